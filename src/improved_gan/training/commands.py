@@ -1,9 +1,117 @@
-"""CLI verbs for training: placeholder, filled in by the foundation work."""
+"""CLI verbs for training: ``train``, ``evaluate``, ``reproduce``, ``presets``."""
 
 from __future__ import annotations
 
 import argparse
+import json
+
+from improved_gan.training.config import load_config, preset_names
 
 
-def register(subparsers: argparse._SubParsersAction) -> None:  # noqa: ARG001
-    return None
+def _train(args: argparse.Namespace) -> int:
+    from improved_gan.training.trainer import train
+
+    overrides = {
+        "labels": args.labels,
+        "seed": args.seed,
+        "seed_data": args.seed_data,
+        "epochs": args.epochs,
+        "data_dir": args.data_dir,
+        "run_dir": args.run_dir,
+        "device": args.device,
+        "threads": args.threads,
+    }
+    config = load_config(args.config, overrides, args.set)
+    run_dir = train(config, resume=args.resume, progress=not args.quiet)
+    from improved_gan.training.evaluate import evaluate_run
+
+    result = evaluate_run(run_dir)
+    print(
+        f"{run_dir}: epoch {result['epoch']}, test errors {result['test_errors']} of {result['n']} "
+        f"({100 * result['test_error']:.2f}%)"
+    )
+    return 0
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+    from improved_gan.training.evaluate import evaluate_run
+
+    result = evaluate_run(args.run_dir, use_ema=not args.raw, data_dir=args.data_dir)
+    if args.json:
+        print(json.dumps({"run_dir": str(args.run_dir), **result}))
+    else:
+        print(
+            f"{args.run_dir}: epoch {result['epoch']}, test errors {result['test_errors']} of {result['n']} "
+            f"({100 * result['test_error']:.2f}%)"
+        )
+    return 0
+
+
+def _reproduce(args: argparse.Namespace) -> int:
+    from improved_gan.training.reproduce import reproduce_table1
+
+    markdown, _ = reproduce_table1(
+        labels=args.labels,
+        seeds=args.seeds,
+        epochs=args.epochs,
+        runs_root=args.runs_root,
+        preset=args.preset,
+        train_missing=not args.collect_only,
+        data_dir=args.data_dir,
+        set_items=args.set,
+        progress=not args.quiet,
+    )
+    print(markdown)
+    return 0
+
+
+def _presets(args: argparse.Namespace) -> int:
+    for name in preset_names():
+        print(name)
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "train",
+        help="train a semi-supervised GAN from a preset or YAML config",
+        description="Train from a preset (see `improved-gan presets`) or a YAML file; flags and --set override it.",
+    )
+    p.add_argument("config", help="preset name (e.g. mnist-fm, mnist-fm-2016) or path to a YAML config")
+    p.add_argument("--labels", type=int, help="number of labelled examples (class-balanced), e.g. 100")
+    p.add_argument("--seed", type=int, help="seed for weights, noise and batch order (default 1)")
+    p.add_argument("--seed-data", type=int, help="seed choosing the labelled subset (default: --seed)")
+    p.add_argument("--epochs", type=int, help="number of epochs (paper: 300)")
+    p.add_argument(
+        "--data-dir", help="data root holding mnist/, fashion-mnist/ (else $IMPROVED_GAN_DATA, ...)"
+    )
+    p.add_argument("--run-dir", help="run directory (default runs/<preset>-<dataset>-l<labels>-s<seed>)")
+    p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto)")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
+    p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.set_defaults(func=_train)
+
+    p = subparsers.add_parser("evaluate", help="print the test errors of a run's discriminator")
+    p.add_argument("run_dir")
+    p.add_argument("--raw", action="store_true", help="use the raw weights instead of the test-time average")
+    p.add_argument("--data-dir")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(func=_evaluate)
+
+    p = subparsers.add_parser("reproduce", help="reproduce a table of the paper (table1)")
+    p.add_argument("table", choices=["table1"])
+    p.add_argument("--labels", type=int, nargs="+", default=[20, 50, 100, 200])
+    p.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 11)))
+    p.add_argument("--epochs", type=int, default=300)
+    p.add_argument("--preset", default="mnist-fm")
+    p.add_argument("--runs-root", default="runs/table1")
+    p.add_argument("--data-dir")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--collect-only", action="store_true", help="only collect finished runs, train nothing")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_reproduce)
+
+    p = subparsers.add_parser("presets", help="list the training presets")
+    p.set_defaults(func=_presets)

@@ -1,0 +1,148 @@
+"""Find, download and load the IDX datasets (MNIST, Fashion-MNIST).
+
+A *data root* holds one folder per dataset (``mnist/``, ``fashion-mnist/``, later ``cifar10/``,
+``svhn/``) with the files under their standard names. Places are tried in this order:
+
+1. ``data_dir`` (the ``--data-dir`` option), 2. the ``IMPROVED_GAN_DATA`` environment variable,
+3. the copy of MNIST shipped in this repository (``data/mnist``), 4. system folders
+(``/usr/share/datasets/fashion-mnist`` from Debian's ``dataset-fashion-mnist``),
+5. the user cache (``~/.cache/improved_gan/data``, or ``$XDG_CACHE_HOME``), 6. a download from
+the canonical mirrors into the first of ``data_dir``, ``IMPROVED_GAN_DATA`` and the user cache,
+verified by sha256.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+
+from improved_gan.data.download import download_verified, sha256_of
+from improved_gan.data.idx import IDXFormatError, parse_idx, read_idx_bytes
+from improved_gan.data.registry import IDX_DATASETS, IDXDataset, IDXFile
+from improved_gan.errors import ImprovedGANError
+
+ENV_VAR = "IMPROVED_GAN_DATA"
+REPO_DATA = Path(__file__).resolve().parents[3] / "data"
+
+
+class DatasetNotFoundError(ImprovedGANError):
+    """No place holds the dataset and it could not be downloaded."""
+
+
+def default_cache_root() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "improved_gan" / "data"
+
+
+def candidate_dirs(dataset: IDXDataset, data_dir: str | Path | None = None) -> list[Path]:
+    """The folders searched for ``dataset``'s files, in order."""
+    dirs: list[Path] = []
+    if data_dir is not None:
+        dirs.append(Path(data_dir) / dataset.folder)
+    if os.environ.get(ENV_VAR):
+        dirs.append(Path(os.environ[ENV_VAR]) / dataset.folder)
+    dirs.append(REPO_DATA / dataset.folder)
+    dirs.extend(Path(d) for d in dataset.system_dirs)
+    dirs.append(default_cache_root() / dataset.folder)
+    return dirs
+
+
+def _download_dir(dataset: IDXDataset, data_dir: str | Path | None) -> Path:
+    if data_dir is not None:
+        return Path(data_dir) / dataset.folder
+    if os.environ.get(ENV_VAR):
+        return Path(os.environ[ENV_VAR]) / dataset.folder
+    return default_cache_root() / dataset.folder
+
+
+def _find_file(file: IDXFile, dirs: list[Path]) -> Path | None:
+    for folder in dirs:
+        for name in (file.name, file.name.removesuffix(".gz")):
+            if (folder / name).is_file():
+                return folder / name
+    return None
+
+
+def _verify_download(file: IDXFile):
+    def verify(path: Path) -> str | None:
+        try:
+            data = read_idx_bytes(path)
+        except IDXFormatError as exc:
+            return str(exc)
+        digest = sha256_of(data)
+        if file.sha256 and digest != file.sha256:
+            return f"sha256 mismatch (got {digest[:12]}..., expected {file.sha256[:12]}...)"
+        return None
+
+    return verify
+
+
+def locate_idx_file(
+    dataset: IDXDataset, file: IDXFile, data_dir: str | Path | None = None, download: bool = True
+) -> Path:
+    """Path of one of ``dataset``'s files, downloading it if allowed and needed."""
+    dirs = candidate_dirs(dataset, data_dir)
+    found = _find_file(file, dirs)
+    if found is not None:
+        return found
+    failures: list[str] = []
+    target = _download_dir(dataset, data_dir) / file.name
+    if download:
+        failures = download_verified([m + file.name for m in dataset.mirrors], target, _verify_download(file))
+        if target.is_file():
+            return target
+    looked = ", ".join(str(d) for d in dirs)
+    tried = "; download failed: " + " | ".join(failures) if failures else "; downloading was disabled"
+    raise DatasetNotFoundError(
+        f"{dataset.name}: {file.name} not found (looked in {looked}{tried}). "
+        f"Fix: put the standard files in <root>/{dataset.folder}/ and pass --data-dir <root> "
+        f"or set {ENV_VAR}=<root>"
+        + (", or install Debian's dataset-fashion-mnist" if dataset.name == "fashion-mnist" else "")
+    )
+
+
+def load_idx_dataset(
+    name: str, split: str, data_dir: str | Path | None = None, download: bool = True
+) -> tuple[np.ndarray, np.ndarray]:
+    """Load an IDX dataset split.
+
+    Args:
+        name: ``"mnist"`` or ``"fashion-mnist"``.
+        split: ``"train"`` (60,000) or ``"test"`` (10,000).
+        data_dir: a data root holding ``<name>/`` with the standard file names.
+        download: allow a download from the canonical mirrors when no local copy is found.
+
+    Returns:
+        ``(images, labels)``: uint8 array of shape (N, 28, 28) and int64 array of shape (N,).
+    """
+    if name not in IDX_DATASETS:
+        raise ImprovedGANError(f"unknown dataset {name!r}; choose one of {sorted(IDX_DATASETS)}")
+    dataset = IDX_DATASETS[name]
+    if split not in dataset.splits:
+        raise ImprovedGANError(f"unknown split {split!r} for {name}; choose one of {sorted(dataset.splits)}")
+    image_file, label_file, count = dataset.splits[split]
+    image_path = locate_idx_file(dataset, image_file, data_dir, download)
+    label_path = locate_idx_file(dataset, label_file, data_dir, download)
+    images = parse_idx(read_idx_bytes(image_path), str(image_path))
+    labels = parse_idx(read_idx_bytes(label_path), str(label_path))
+    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+        raise IDXFormatError(
+            f"{image_path}: expected uint8 images of shape (N, 28, 28), got {images.dtype} {images.shape}"
+        )
+    if labels.dtype != np.uint8 or labels.ndim != 1:
+        raise IDXFormatError(
+            f"{label_path}: expected a 1-D uint8 label file, got {labels.dtype} {labels.shape}"
+        )
+    if len(images) != count or len(labels) != count:
+        raise IDXFormatError(
+            f"{name} {split}: expected {count} images and labels, found {len(images)} in {image_path} and "
+            f"{len(labels)} in {label_path}; the files are incomplete or from another dataset"
+        )
+    if labels.size and int(labels.max()) >= dataset.num_classes:
+        raise IDXFormatError(
+            f"{label_path}: label {int(labels.max())} is out of range 0..{dataset.num_classes - 1}; "
+            "the file is corrupt or from another dataset"
+        )
+    return images, labels.astype(np.int64)

@@ -1,0 +1,102 @@
+"""Labelled subset and per-epoch batch streams, as the reference code builds them.
+
+REFERENCE_IMPL.md §2.10: the whole training set is permuted with ``RandomState(seed_data)`` and
+the first ``count`` examples of each class form a class-balanced labelled set; the unlabelled
+set is the whole training set (labelled examples included). Every epoch the labelled stream is
+the concatenation of ``R`` fresh permutations of the labelled set, the unlabelled set is
+permuted, and an independent second permutation feeds the generator's real batch; iteration
+``t`` takes the ``t``-th slice of ``batch_size`` from each stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+
+from improved_gan.errors import ImprovedGANError
+
+
+def data_permutation(n: int, seed_data: int) -> np.ndarray:
+    """The reference's permutation of the training set, ``RandomState(seed_data).permutation(n)``."""
+    return np.random.RandomState(seed_data).permutation(n)
+
+
+def balanced_labelled_subset(labels: np.ndarray, per_class: int, seed_data: int) -> np.ndarray:
+    """Indices of a class-balanced labelled subset: the first ``per_class`` of each class in the
+    ``seed_data`` permutation, grouped by class (class 0 first), as the reference selects them."""
+    labels = np.asarray(labels)
+    classes = np.unique(labels)
+    perm = data_permutation(len(labels), seed_data)
+    chosen = []
+    for c in classes:
+        of_class = perm[labels[perm] == c]
+        if len(of_class) < per_class:
+            raise ImprovedGANError(
+                f"class {c} has only {len(of_class)} training examples, fewer than the {per_class} "
+                "labels per class asked for; lower --labels"
+            )
+        chosen.append(of_class[:per_class])
+    return np.concatenate(chosen)
+
+
+@dataclass
+class Batch:
+    """One D step's real data: labelled images and labels, unlabelled images, and the second
+    unlabelled batch used as the real side of feature matching."""
+
+    x_lab: torch.Tensor
+    y_lab: torch.Tensor
+    x_unl: torch.Tensor
+    x_unl2: torch.Tensor
+
+
+class SemiSupervisedBatches:
+    """Per-epoch streams of (labelled, unlabelled, unlabelled-for-G) batches.
+
+    Args:
+        x_lab, y_lab: the labelled set, (L, ...) and (L,).
+        x_unl: the unlabelled set, (N, ...).
+        batch_size: examples per batch in each stream (100 in the reference).
+        tile: ``"floor"`` (MNIST script) or ``"ceil"`` (CIFAR/SVHN scripts): how many
+            permutations of the labelled set make up one epoch's labelled stream.
+    """
+
+    def __init__(
+        self,
+        x_lab: torch.Tensor,
+        y_lab: torch.Tensor,
+        x_unl: torch.Tensor,
+        batch_size: int = 100,
+        tile: str = "floor",
+    ) -> None:
+        if len(x_unl) < batch_size:
+            raise ImprovedGANError(f"{len(x_unl)} unlabelled examples, fewer than one batch of {batch_size}")
+        if len(x_lab) == 0:
+            raise ImprovedGANError("the labelled set is empty; ask for at least one label per class")
+        self.x_lab, self.y_lab, self.x_unl = x_lab, y_lab, x_unl
+        self.batch_size = batch_size
+        n_lab, n_unl = len(x_lab), len(x_unl)
+        self.repeats = max(1, n_unl // n_lab if tile == "floor" else -(-n_unl // n_lab))
+        self.num_batches = n_unl // batch_size
+        if self.repeats * n_lab < self.num_batches * batch_size:
+            self.repeats = -(-self.num_batches * batch_size // n_lab)
+
+    def __len__(self) -> int:
+        return self.num_batches
+
+    def epoch(self, generator: torch.Generator) -> Iterator[Batch]:
+        """One epoch of batches; all randomness is drawn from ``generator`` (in a fixed order)."""
+        n_lab, n_unl = len(self.x_lab), len(self.x_unl)
+        lab_order = torch.cat([torch.randperm(n_lab, generator=generator) for _ in range(self.repeats)])
+        unl_order = torch.randperm(n_unl, generator=generator)
+        unl2_order = torch.randperm(n_unl, generator=generator)
+        b = self.batch_size
+        for t in range(self.num_batches):
+            sl = slice(t * b, (t + 1) * b)
+            lab = lab_order[sl]
+            yield Batch(
+                self.x_lab[lab], self.y_lab[lab], self.x_unl[unl_order[sl]], self.x_unl[unl2_order[sl]]
+            )

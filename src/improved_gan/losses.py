@@ -1,0 +1,46 @@
+"""The semi-supervised GAN losses of paper §5 with the "generated" logit fixed at 0.
+
+D outputs K logits l_1..l_K. With a (K+1)-th logit fixed at 0, D(x) = Z(x)/(Z(x)+1) where
+Z = Σ_k exp l_k. Writing lse = logsumexp(l) (REFERENCE_IMPL.md §2.6):
+
+* −log D(x)     = −lse + softplus(lse)
+* −log(1 − D(x)) = softplus(lse)
+
+so L_unsupervised = ½·[−E_data log D(x) − E_G log(1 − D(G(z)))] is computed from ``lse``
+alone, without ever forming D, and stays finite for any logits.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def semi_supervised_losses(
+    logits_lab: torch.Tensor,
+    labels: torch.Tensor,
+    logits_unl: torch.Tensor,
+    logits_gen: torch.Tensor,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """(L_supervised, L_unsupervised) for K-logit discriminator outputs.
+
+    Args:
+        logits_lab: (B_lab, K) logits of labelled real data; labels: (B_lab,) int64 in [0, K).
+        logits_unl: (B_unl, K) logits of unlabelled real data.
+        logits_gen: (B_gen, K) logits of generated data.
+
+    Returns:
+        L_supervised = mean cross-entropy over the K real classes; L_unsupervised =
+        −½·mean lse(unl) + ½·mean softplus(lse(unl)) + ½·mean softplus(lse(gen)).
+    """
+    supervised = F.cross_entropy(logits_lab, labels)
+    lse_unl = torch.logsumexp(logits_unl, dim=1)
+    lse_gen = torch.logsumexp(logits_gen, dim=1)
+    unsupervised = 0.5 * (-lse_unl.mean() + F.softplus(lse_unl).mean() + F.softplus(lse_gen).mean())
+    return supervised, unsupervised
+
+
+def generator_minimax_loss(logits_gen: torch.Tensor) -> torch.Tensor:
+    """The saturating minimax generator loss of the minibatch-discrimination scripts:
+    E log(1 − D(G(z))) = −mean softplus(lse(G(z))) (REFERENCE_IMPL.md §6)."""
+    return -F.softplus(torch.logsumexp(logits_gen, dim=1)).mean()

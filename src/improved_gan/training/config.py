@@ -1,0 +1,184 @@
+"""Typed, validated training configurations: presets (YAML in ``improved_gan/configs``), user
+YAML files, and ``--set key=value`` overrides. Unknown keys are rejected."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+
+from improved_gan.errors import ImprovedGANError
+
+PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
+NUM_CLASSES = {"mnist": 10, "fashion-mnist": 10}
+TRAIN_SIZE = {"mnist": 60000, "fashion-mnist": 60000}
+
+
+class EMAConfig(BaseModel):
+    """Test-time parameter averaging of D (the reference's ``disc_param_avg``)."""
+
+    model_config = ConfigDict(extra="forbid")
+    enabled: bool = True
+    decay: float = 0.9999
+    bias_correction: bool = True
+
+
+class TrainConfig(BaseModel):
+    """Everything that defines a semi-supervised training run."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    preset: str = "custom"
+    dataset: Literal["mnist", "fashion-mnist"] = "mnist"
+    data_dir: str | None = None
+    model: Literal["mnist-mlp"] = "mnist-mlp"
+    labels: int = 100
+    seed: int = 1
+    seed_data: int | None = None
+    epochs: int = 300
+    batch_size: int = 100
+    lr: float = 0.003
+    lr_decay_start: int | None = None
+    lr_decay_end: int | None = None
+    betas: tuple[float, float] = (0.5, 0.999)
+    adam_eps: float = 1e-8
+    unlabeled_weight: float = 1.0
+    generator_loss: Literal["feature_matching"] = "feature_matching"
+    feature_matching_norm: Literal["l2", "l1"] = "l2"
+    init_examples: int = 500
+    label_tiling: Literal["floor", "ceil"] = "floor"
+    ema: EMAConfig = EMAConfig()
+    max_train_examples: int | None = None
+    max_test_examples: int | None = None
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    threads: int | None = None
+    tensorboard: bool = True
+    sample_grid: bool = True
+    runs_root: str = "runs"
+    run_dir: str | None = None
+
+    @model_validator(mode="after")
+    def _check(self) -> TrainConfig:
+        k = NUM_CLASSES[self.dataset]
+        if self.labels <= 0 or self.labels % k:
+            raise ValueError(f"labels must be a positive multiple of {k} (class-balanced), got {self.labels}")
+        n_train = min(TRAIN_SIZE[self.dataset], self.max_train_examples or TRAIN_SIZE[self.dataset])
+        if self.labels > n_train:
+            raise ValueError(f"labels ({self.labels}) exceeds the {n_train} training examples")
+        for name in ("epochs", "batch_size", "init_examples"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+        if self.batch_size > n_train:
+            raise ValueError(f"batch_size ({self.batch_size}) exceeds the {n_train} training examples")
+        if self.lr <= 0:
+            raise ValueError(f"lr must be positive, got {self.lr}")
+        if not (0 <= self.betas[0] < 1 and 0 <= self.betas[1] < 1):
+            raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
+        if not 0 < self.ema.decay < 1:
+            raise ValueError(f"ema.decay must lie in (0, 1), got {self.ema.decay}")
+        if self.lr_decay_start is not None:
+            end = self.lr_decay_end if self.lr_decay_end is not None else self.epochs
+            if not 0 <= self.lr_decay_start < end:
+                raise ValueError(f"lr_decay_start ({self.lr_decay_start}) must be below lr_decay_end ({end})")
+        return self
+
+    @property
+    def labels_per_class(self) -> int:
+        return self.labels // NUM_CLASSES[self.dataset]
+
+    @property
+    def data_seed(self) -> int:
+        return self.seed if self.seed_data is None else self.seed_data
+
+    def lr_at(self, epoch: int) -> float:
+        """lr·min((end − epoch)/(end − start), 1): the reference's linear decay (constant if unset)."""
+        if self.lr_decay_start is None:
+            return self.lr
+        end = self.lr_decay_end if self.lr_decay_end is not None else self.epochs
+        return self.lr * max(0.0, min((end - epoch) / (end - self.lr_decay_start), 1.0))
+
+    def default_run_dir(self) -> Path:
+        return Path(self.runs_root) / f"{self.preset}-{self.dataset}-l{self.labels}-s{self.seed}"
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)
+
+
+def preset_names() -> list[str]:
+    return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ImprovedGANError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+    if not isinstance(data, dict):
+        raise ImprovedGANError(f"{path}: a config file must be a YAML mapping of keys to values")
+    return data
+
+
+def parse_set_overrides(items: list[str]) -> dict[str, Any]:
+    """``["ema.decay=0.999", "epochs=5"]`` -> nested dict; values are parsed as YAML scalars."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, raw = item.partition("=")
+        if not sep or not key:
+            raise ImprovedGANError(f"--set {item!r}: expected key=value, e.g. --set ema.decay=0.999")
+        try:
+            value = yaml.safe_load(raw)
+        except yaml.YAMLError as exc:
+            raise ImprovedGANError(f"--set {item!r}: cannot parse the value") from exc
+        node = out
+        *parents, leaf = key.split(".")
+        for p in parents:
+            node = node.setdefault(p, {})
+        node[leaf] = value
+    return out
+
+
+def _merge(base: dict[str, Any], update: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for k, v in update.items():
+        if isinstance(v, dict) and isinstance(merged.get(k), dict):
+            merged[k] = _merge(merged[k], v)
+        else:
+            merged[k] = v
+    return merged
+
+
+def validate_config(data: dict[str, Any], source: str = "config") -> TrainConfig:
+    """Build a :class:`TrainConfig`, turning validation errors into one readable line."""
+    try:
+        return TrainConfig.model_validate(data)
+    except ValidationError as exc:
+        problems = []
+        for err in exc.errors():
+            loc = ".".join(str(p) for p in err["loc"]) or "config"
+            msg = err["msg"].removeprefix("Value error, ")
+            if err["type"] == "extra_forbidden":
+                msg = "unknown key (check the spelling; see `improved-gan train --help`)"
+            problems.append(f"{loc}: {msg}")
+        raise ImprovedGANError(f"invalid {source}: " + "; ".join(problems)) from None
+
+
+def load_config(
+    name_or_path: str, overrides: dict[str, Any] | None = None, set_items: list[str] | None = None
+) -> TrainConfig:
+    """A preset name (``mnist-fm``) or a YAML file, then ``overrides``, then ``--set`` items."""
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.is_file():
+        if not path.is_file():
+            raise ImprovedGANError(f"config file {path} does not exist")
+        data, source = _read_yaml(path), str(path)
+    elif (PRESET_DIR / f"{name_or_path}.yaml").is_file():
+        data, source = _read_yaml(PRESET_DIR / f"{name_or_path}.yaml"), f"preset {name_or_path}"
+    else:
+        raise ImprovedGANError(
+            f"unknown preset {name_or_path!r}; choose one of {', '.join(preset_names())} or give a YAML file"
+        )
+    data = _merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
+    data = _merge(data, parse_set_overrides(set_items or []))
+    return validate_config(data, source)

@@ -1,0 +1,331 @@
+"""The semi-supervised GAN training loop of the reference scripts (paper §5, REFERENCE_IMPL.md §2–3).
+
+One iteration = one D step on three batches (labelled, unlabelled, freshly generated) with
+L_supervised + w·L_unsupervised, then one G step with feature matching. A run directory holds the
+resolved ``config.yaml``, ``metrics.jsonl`` (one line per epoch), TensorBoard events under
+``tb/``, sample grids under ``samples/`` and ``checkpoints/last.safetensors`` (atomic, no pickle).
+``resume=True`` continues bit-for-bit on the CPU.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from improved_gan.data import SemiSupervisedBatches, balanced_labelled_subset, load_idx_dataset
+from improved_gan.data.ssl_batches import data_permutation
+from improved_gan.errors import ImprovedGANError
+from improved_gan.losses import semi_supervised_losses
+from improved_gan.models import MnistDiscriminator, MnistGenerator, data_dependent_init
+from improved_gan.techniques import feature_matching_loss
+from improved_gan.training.checkpoint import (
+    load_checkpoint,
+    load_optimizer_tensors,
+    optimizer_tensors,
+    prefixed,
+    save_checkpoint,
+    unprefixed,
+)
+from improved_gan.training.config import TrainConfig, validate_config
+from improved_gan.training.ema import ParameterEMA
+from improved_gan.training.images import save_grid, to_uint8_images
+from improved_gan.training.optim import ReferenceAdam
+
+CHECKPOINT = "checkpoints/last.safetensors"
+_DATA_SEED_OFFSET = 7919  # the batch-order generator's seed is seed + this (decoupled from init)
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise ImprovedGANError("device 'cuda' requested but no CUDA GPU is visible; use --set device=cpu")
+    return torch.device(name)
+
+
+def build_models(config: TrainConfig) -> tuple[nn.Module, MnistGenerator]:
+    """D and G for ``config.model`` (drawing their initial weights from the global torch RNG)."""
+    if config.model == "mnist-mlp":
+        return MnistDiscriminator(), MnistGenerator()
+    raise ImprovedGANError(f"unknown model {config.model!r}")
+
+
+def load_split(config: TrainConfig, split: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """A dataset split as float32 (N, 784) in [0, 1] and int64 labels."""
+    images, labels = load_idx_dataset(config.dataset, split, config.data_dir)
+    limit = config.max_train_examples if split == "train" else config.max_test_examples
+    if limit is not None:
+        images, labels = images[:limit], labels[:limit]
+    x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
+    return x, torch.from_numpy(labels)
+
+
+@dataclass
+class TrainingState:
+    """Everything that changes during training and is saved in a checkpoint."""
+
+    D: nn.Module
+    G: MnistGenerator
+    opt_d: ReferenceAdam
+    opt_g: ReferenceAdam
+    ema: ParameterEMA | None
+    data_rng: torch.Generator
+    epoch: int = 0
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        out = {**prefixed("D", self.D.state_dict()), **prefixed("G", self.G.state_dict())}
+        out.update(prefixed("opt_d", optimizer_tensors(self.opt_d)))
+        out.update(prefixed("opt_g", optimizer_tensors(self.opt_g)))
+        if self.ema is not None:
+            out.update(prefixed("ema", self.ema.state_dict()))
+        out["rng.torch"] = torch.get_rng_state()
+        out["rng.data"] = self.data_rng.get_state()
+        return out
+
+    def load(self, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
+        self.D.load_state_dict(unprefixed("D", tensors))
+        self.G.load_state_dict(unprefixed("G", tensors))
+        load_optimizer_tensors(self.opt_d, unprefixed("opt_d", tensors))
+        load_optimizer_tensors(self.opt_g, unprefixed("opt_g", tensors))
+        if self.ema is not None:
+            self.ema.load_state_dict(unprefixed("ema", tensors))
+        torch.set_rng_state(tensors["rng.torch"])
+        self.data_rng.set_state(tensors["rng.data"])
+        self.epoch = int(metadata["epoch"])
+
+
+def build_state(config: TrainConfig, device: torch.device, x_train: torch.Tensor) -> TrainingState:
+    """Fresh models (seeded), their data-dependent init, optimizers and EMA."""
+    torch.manual_seed(config.seed)
+    D, G = build_models(config)
+    D, G = D.to(device), G.to(device)
+    init_idx = torch.from_numpy(data_permutation(len(x_train), config.data_seed)[: config.init_examples])
+    D.train()
+    with torch.no_grad(), data_dependent_init(D):
+        D(x_train[init_idx].to(device))
+    opt_d = ReferenceAdam(
+        [p for p in D.parameters() if p.requires_grad], config.lr, config.betas, config.adam_eps
+    )
+    opt_g = ReferenceAdam(G.parameters(), config.lr, config.betas, config.adam_eps)
+    ema = ParameterEMA(D, config.ema.decay, config.ema.bias_correction) if config.ema.enabled else None
+    data_rng = torch.Generator().manual_seed(config.seed + _DATA_SEED_OFFSET)
+    return TrainingState(D, G, opt_d, opt_g, ema, data_rng)
+
+
+@torch.no_grad()
+def predict_logits(D: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
+    """D's logits in eval mode (no noise), (N, K)."""
+    was_training = D.training
+    D.eval()
+    device = next(D.parameters()).device
+    out = torch.cat([D(x[i : i + batch_size].to(device)).float().cpu() for i in range(0, len(x), batch_size)])
+    D.train(was_training)
+    return out
+
+
+def test_logits(state: TrainingState, x_test: torch.Tensor) -> torch.Tensor:
+    """Test logits with the EMA weights when enabled (the reference's test function)."""
+    if state.ema is None:
+        return predict_logits(state.D, x_test)
+    with state.ema.swapped_in():
+        return predict_logits(state.D, x_test)
+
+
+def _set_d_grad(D: nn.Module, flag: bool) -> None:
+    for p in D.parameters():
+        p.requires_grad_(flag)
+
+
+def train_epoch(
+    state: TrainingState,
+    batches: SemiSupervisedBatches,
+    config: TrainConfig,
+    device: torch.device,
+    progress: bool,
+) -> dict[str, float]:
+    """One epoch of D and G steps; returns mean losses and the labelled-batch train error."""
+    D, G = state.D, state.G
+    D.train()
+    G.train()
+    lr = config.lr_at(state.epoch)
+    for opt in (state.opt_d, state.opt_g):
+        for group in opt.param_groups:
+            group["lr"] = lr
+    d_params = [p for p in D.parameters() if p.requires_grad]
+    sums = torch.zeros(4, dtype=torch.float64)
+    bar = tqdm(
+        batches.epoch(state.data_rng),
+        total=len(batches),
+        desc=f"epoch {state.epoch + 1}/{config.epochs}",
+        disable=not progress,
+        leave=False,
+    )
+    n = 0
+    for batch in bar:
+        x_lab, y_lab = batch.x_lab.to(device), batch.y_lab.to(device)
+        x_unl, x_unl2 = batch.x_unl.to(device), batch.x_unl2.to(device)
+        b_lab, b_unl = len(x_lab), len(x_unl)
+        # D step: labelled, unlabelled and generated batches. D has no cross-example layer, so one
+        # forward pass over the concatenation equals three separate passes.
+        with torch.no_grad():
+            x_gen = G(G.sample_noise(config.batch_size, device=device))
+        logits = D(torch.cat([x_lab, x_unl, x_gen]))
+        l_lab, l_unl, l_gen = logits.split([b_lab, b_unl, len(x_gen)])
+        loss_sup, loss_unsup = semi_supervised_losses(l_lab, y_lab, l_unl, l_gen)
+        loss_d = loss_sup + config.unlabeled_weight * loss_unsup
+        state.opt_d.zero_grad(set_to_none=True)
+        loss_d.backward()
+        if state.ema is not None:
+            state.ema.update()  # the reference averages the parameters from before this step
+        state.opt_d.step()
+        # G step: feature matching against a second unlabelled batch; D's weights get no gradient.
+        _set_d_grad(D, False)
+        with torch.no_grad():
+            f_real = D.features(x_unl2)
+        f_fake = D.features(G(G.sample_noise(config.batch_size, device=device)))
+        loss_g = feature_matching_loss(f_real, f_fake, config.feature_matching_norm)
+        state.opt_g.zero_grad(set_to_none=True)
+        loss_g.backward()
+        state.opt_g.step()
+        for p in d_params:
+            p.requires_grad_(True)
+        with torch.no_grad():
+            err = (l_lab.argmax(1) != y_lab).float().mean()
+            sums += torch.stack([loss_sup, loss_unsup, loss_g, err]).double().cpu()
+        n += 1
+        if progress and n % 50 == 0:
+            s = sums / n
+            bar.set_postfix(sup=f"{s[0]:.3f}", unsup=f"{s[1]:.3f}", gen=f"{s[2]:.3f}", err=f"{s[3]:.3f}")
+    means = (sums / max(n, 1)).tolist()
+    return {
+        "lr": lr,
+        "loss_supervised": means[0],
+        "loss_unsupervised": means[1],
+        "loss_generator": means[2],
+        "train_error": means[3],
+    }
+
+
+def _truncate_metrics(path: Path, last_epoch: int) -> None:
+    """Keep only the metrics lines of epochs ≤ ``last_epoch`` (those the checkpoint covers)."""
+    if not path.exists():
+        return
+    kept = [
+        ln for ln in path.read_text().splitlines() if ln.strip() and json.loads(ln)["epoch"] <= last_epoch
+    ]
+    path.write_text("".join(ln + "\n" for ln in kept))
+
+
+def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
+    ckpt = run_dir / CHECKPOINT
+    saved = run_dir / "config.yaml"
+    if resume and ckpt.exists():
+        import yaml
+
+        old = validate_config(yaml.safe_load(saved.read_text()), str(saved))
+        differing = [
+            k
+            for k, v in config.model_dump().items()
+            if k not in ("epochs", "run_dir") and old.model_dump()[k] != v
+        ]
+        if differing:
+            raise ImprovedGANError(
+                f"cannot resume {run_dir}: the config differs in {', '.join(differing)}; "
+                "resume with the same settings (only --epochs may change) or use another --run-dir"
+            )
+    elif ckpt.exists():
+        raise ImprovedGANError(
+            f"{run_dir} already holds a run; pass --resume to continue it, or choose another --run-dir"
+        )
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = config.model_copy(update={"run_dir": str(run_dir)})
+    tmp = saved.with_suffix(".yaml.tmp")
+    tmp.write_text(config.to_yaml())
+    os.replace(tmp, saved)
+    return config
+
+
+def train(config: TrainConfig | dict, resume: bool = False, progress: bool = True) -> Path:
+    """Train a semi-supervised GAN as ``config`` says; returns the run directory.
+
+    With ``resume=True`` and a checkpoint in the run directory, training continues from the last
+    completed epoch and gives the same result as an uninterrupted run (on the CPU).
+    """
+    if isinstance(config, dict):
+        config = validate_config(config)
+    run_dir = Path(config.run_dir) if config.run_dir else config.default_run_dir()
+    config = _prepare_run_dir(config, run_dir, resume)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    device = resolve_device(config.device)
+
+    x_train, y_train = load_split(config, "train")
+    x_test, y_test = load_split(config, "test")
+    lab_idx = torch.from_numpy(
+        balanced_labelled_subset(y_train.numpy(), config.labels_per_class, config.data_seed)
+    )
+    batches = SemiSupervisedBatches(
+        x_train[lab_idx], y_train[lab_idx], x_train, config.batch_size, tile=config.label_tiling
+    )
+    state = build_state(config, device, x_train)
+    metrics_path = run_dir / "metrics.jsonl"
+    if resume and (run_dir / CHECKPOINT).exists():
+        state.load(*load_checkpoint(run_dir / CHECKPOINT))
+        _truncate_metrics(metrics_path, state.epoch)
+    elif metrics_path.exists():
+        metrics_path.unlink()
+
+    writer = None
+    if config.tensorboard:
+        from torch.utils.tensorboard import SummaryWriter
+
+        writer = SummaryWriter(str(run_dir / "tb"), purge_step=state.epoch + 1)
+    fixed_noise = state.G.sample_noise(100, generator=torch.Generator().manual_seed(config.seed)).to(device)
+
+    epochs = tqdm(range(state.epoch, config.epochs), desc="training", disable=not progress, unit="epoch")
+    for _ in epochs:
+        start = time.perf_counter()
+        record = train_epoch(state, batches, config, device, progress)
+        train_seconds = time.perf_counter() - start
+        state.epoch += 1
+        logits = test_logits(state, x_test)
+        errors = int((logits.argmax(1) != y_test).sum())
+        record = {
+            "epoch": state.epoch,
+            **record,
+            "test_errors": errors,
+            "test_error": errors / len(y_test),
+            "seconds": train_seconds,
+            "eval_seconds": time.perf_counter() - start - train_seconds,
+        }
+        with metrics_path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        if writer is not None:
+            for key, value in record.items():
+                if key != "epoch":
+                    writer.add_scalar(key, value, state.epoch)
+            writer.flush()
+        if config.sample_grid:
+            with torch.no_grad():
+                samples = to_uint8_images(state.G(fixed_noise))
+            save_grid(samples, run_dir / "samples" / f"epoch_{state.epoch:04d}.png", rows=10)
+        save_checkpoint(run_dir / CHECKPOINT, state.tensors(), {"epoch": str(state.epoch)})
+        epochs.set_postfix(test_errors=errors, train_err=f"{record['train_error']:.3f}")
+        if not progress:
+            continue
+        tqdm.write(
+            f"epoch {state.epoch}: test errors {errors}/{len(y_test)}, train error {record['train_error']:.4f}, "
+            f"losses sup {record['loss_supervised']:.4f} unsup {record['loss_unsupervised']:.4f} "
+            f"gen {record['loss_generator']:.4f}, {train_seconds:.1f} s"
+        )
+    if writer is not None:
+        writer.close()
+    return run_dir
