@@ -1,0 +1,48 @@
+"""Shared fixtures: tiny IDX files written in the real format, and a tiny training config."""
+
+from __future__ import annotations
+
+import gzip
+import struct
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+
+def idx_bytes(array: np.ndarray) -> bytes:
+    """Encode a uint8 array as IDX (magic 0x0000 08 ndim, big-endian dims, data)."""
+    array = np.ascontiguousarray(array, dtype=np.uint8)
+    header = b"\x00\x00\x08" + bytes([array.ndim]) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + array.tobytes()
+
+
+def write_idx(path: Path, array: np.ndarray, compress: bool = True) -> Path:
+    data = idx_bytes(array)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(gzip.compress(data) if compress else data)
+    return path
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(monkeypatch, tmp_path):
+    """No test reads the user's data env var or cache."""
+    monkeypatch.delenv("IMPROVED_GAN_DATA", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+
+
+def tiny_config(tmp_path: Path, **overrides) -> dict:
+    """A training config that runs in about a second on the shipped MNIST."""
+    config = {
+        "preset": "test",
+        "labels": 20,
+        "epochs": 1,
+        "max_train_examples": 300,
+        "max_test_examples": 200,
+        "init_examples": 100,
+        "tensorboard": False,
+        "device": "cpu",
+        "run_dir": str(tmp_path / "run"),
+    }
+    config.update(overrides)
+    return config
