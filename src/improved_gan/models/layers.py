@@ -99,7 +99,7 @@ def data_dependent_init(model: nn.Module) -> Iterator[None]:
 
 
 class L2NormalizedDense(nn.Module):
-    """The reference ``l2normalize(DenseLayer)``: W = s·V/‖V‖ per output unit (no eps), V
+    """The reference ``l2normalize(DenseLayer)``: W = s·V/sqrt(1e-6 + ‖V‖²) per output unit, V
     Glorot-uniform, trainable scale s (init 1) and bias (init 0); no data-dependent init."""
 
     def __init__(self, in_features: int, out_features: int) -> None:
@@ -110,7 +110,7 @@ class L2NormalizedDense(nn.Module):
         self.bias = nn.Parameter(torch.zeros(out_features))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        norm = torch.linalg.vector_norm(self.weight_v, dim=1)
+        norm = (self.weight_v.square().sum(dim=1) + 1e-6).sqrt()
         return F.linear(x, self.weight_v) * (self.scale / norm) + self.bias
 
 
