@@ -23,12 +23,10 @@ def _train(args: argparse.Namespace) -> int:
     }
     config = load_config(args.config, overrides, args.set)
     run_dir = train(config, resume=args.resume, progress=not args.quiet)
-    from improved_gan.training.evaluate import evaluate_run
-
-    result = evaluate_run(run_dir)
+    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     print(
-        f"{run_dir}: epoch {result['epoch']}, test errors {result['test_errors']} of {result['n']} "
-        f"({100 * result['test_error']:.2f}%)"
+        f"{run_dir}: epoch {last['epoch']}, test errors {last['test_errors']} "
+        f"({100 * last['test_error']:.2f}%); details in {run_dir / 'metrics.jsonl'}"
     )
     return 0
 

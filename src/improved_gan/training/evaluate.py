@@ -46,19 +46,18 @@ def load_run_models(run_dir: str | Path, use_ema: bool = True):
 
 def run_test_logits(
     run_dir: str | Path, use_ema: bool = True, data_dir: str | None = None
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """(logits (N, K), labels (N,)) of the run's D on its dataset's test split."""
-    config, D, _, _ = load_run_models(run_dir, use_ema)
+) -> tuple[torch.Tensor, torch.Tensor, int]:
+    """(logits (N, K), labels (N,), epoch) of the run's D on its dataset's test split."""
+    config, D, _, epoch = load_run_models(run_dir, use_ema)
     if data_dir is not None:
         config = config.model_copy(update={"data_dir": data_dir})
     x_test, y_test = load_split(config, "test")
-    return predict_logits(D, x_test), y_test
+    return predict_logits(D, x_test), y_test, epoch
 
 
 def evaluate_run(run_dir: str | Path, use_ema: bool = True, data_dir: str | None = None) -> dict[str, float]:
     """Test errors of a run's discriminator: ``{"epoch", "test_errors", "test_error", "n"}``."""
-    logits, labels = run_test_logits(run_dir, use_ema, data_dir)
-    _, _, _, epoch = load_run_models(run_dir, use_ema)
+    logits, labels, epoch = run_test_logits(run_dir, use_ema, data_dir)
     errors = int((logits.argmax(1) != labels).sum())
     return {"epoch": epoch, "test_errors": errors, "test_error": errors / len(labels), "n": len(labels)}
 

@@ -80,7 +80,7 @@ def reproduce_table1(
                     missing.append(seed)
                     continue
                 train(config, resume=True, progress=progress)
-            logits, y = run_test_logits(run_dir, data_dir=data_dir)
+            logits, y, _ = run_test_logits(run_dir, data_dir=data_dir)
             members.append(torch.softmax(logits.double(), dim=1))
             errors.append(int((logits.argmax(1) != y).sum()))
         ensemble = None
