@@ -35,6 +35,7 @@ def test_training_writes_a_complete_run_directory(tmp_path):
     assert not list(run.rglob("*.tmp"))
     result = evaluate_run(run)
     assert result["epoch"] == 2 and result["test_errors"] == lines[-1]["test_errors"]
+    assert evaluate_run(run, use_ema=False)["test_errors"] == lines[-1]["test_errors_raw"]
 
 
 def test_resume_equals_an_uninterrupted_run(tmp_path):

@@ -298,11 +298,16 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
         state.epoch += 1
         logits = test_logits(state, x_test)
         errors = int((logits.argmax(1) != y_test).sum())
+        raw = {}
+        if state.ema is not None:  # also report the raw weights, which lead the average early on
+            raw_errors = int((predict_logits(state.D, x_test).argmax(1) != y_test).sum())
+            raw = {"test_errors_raw": raw_errors, "test_error_raw": raw_errors / len(y_test)}
         record = {
             "epoch": state.epoch,
             **record,
             "test_errors": errors,
             "test_error": errors / len(y_test),
+            **raw,
             "seconds": train_seconds,
             "eval_seconds": time.perf_counter() - start - train_seconds,
         }
