@@ -1,0 +1,489 @@
+"""The visual Turing test of Salimans et al. 2016 (section 4) as a web application (Starlette).
+
+A rater opens ``/``, optionally gives a name or worker id, and rates ``per_rater`` images one at
+a time ("Real or generated?", buttons or keys R/G, ←/→), half of them real. In the feedback
+condition the page says after each answer whether it was right. ``/admin`` shows live results to
+whoever holds the token printed at start-up.
+
+What keeps the answer out of the browser until the rater has answered: images are addressed by a
+random per-session trial token; every image is re-encoded from its pixels to one PNG format; the
+rating page is the same template for real and generated images; and no request path maps to a
+file (images come from the study database, the two static files from memory). POSTs carry a
+per-session token and must come from the page's own origin. Answers are validated and committed
+(:meth:`StudyDB.record_answer`) before the reply.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hmac
+import importlib.resources
+import io
+import math
+import random
+import re
+import secrets
+import unicodedata
+from collections.abc import AsyncIterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import parse_qsl, urlsplit
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from improved_gan.errors import ImprovedGANError
+from improved_gan.evaluation import report as report_mod
+from improved_gan.evaluation.image_sources import harmonise, load_source, parse_fake_spec
+from improved_gan.evaluation.study_db import REAL, AnswerRefused, Session, StudyDB
+
+SESSION_COOKIE = "turing_session"
+START_COOKIE = "turing_start"
+ADMIN_COOKIE = "turing_admin"
+FEEDBACK_MODES = ("off", "on", "random")
+MAX_BODY = 4096
+MAX_TEXT = 100
+_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+STATIC_FILES = {"turing.css": "text/css", "turing.js": "text/javascript", "favicon.svg": "image/svg+xml"}
+SECURITY_HEADERS = [
+    (
+        b"content-security-policy",
+        b"default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
+        b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+    ),
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+]
+
+
+# -- the study's images ----------------------------------------------------------------------------
+def prepare_study(
+    db_path: str | Path,
+    real: str | None,
+    fakes: Sequence[str] = (),
+    images_per_source: int = 500,
+    seed: int = 0,
+) -> StudyDB:
+    """Open a study database, storing its images the first time.
+
+    ``real``: a folder of images, an ``.npz`` (key ``images``) or ``mnist`` / ``fashion-mnist``.
+    ``fakes``: each a folder, an ``.npz`` or a training run directory, optionally ``NAME=PATH``.
+    Up to ``images_per_source`` images per source are kept (a random subset fixed by ``seed``; a
+    run directory is sampled with that seed). A database that already holds a study is reused
+    when the sources are the same or not given again (a restart), and refused otherwise.
+    """
+    db_path = Path(db_path)
+    if not db_path.parent.is_dir():
+        raise ImprovedGANError(f"--db {db_path}: folder {db_path.parent} does not exist; create it first")
+    named = [parse_fake_spec(f) for f in fakes]
+    spec = {
+        "real": _origin(real) if real is not None else None,
+        "fakes": [[name, _origin(path)] for name, path in named],
+        "images_per_source": images_per_source,
+        "seed": seed,
+    }
+    db = StudyDB(db_path)
+    try:
+        if db.has_images():
+            stored = db.study_spec()
+            if (real is not None or fakes) and stored != spec:
+                raise ImprovedGANError(
+                    f"{db_path} already holds a study made from real={stored['real']} fakes="
+                    f"{[n for n, _ in stored['fakes']]} ({stored['images_per_source']} images, seed "
+                    f"{stored['seed']}); give the same sources (or none) to continue it, or another --db"
+                )
+            return db
+        if real is None or not fakes:
+            raise ImprovedGANError("a new study needs --real and at least one --fake")
+        names = [name for name, _ in named]
+        if len(set(names)) != len(names) or REAL in names:
+            raise ImprovedGANError(
+                f"model names must be distinct and not 'real', got {names}; name them with --fake NAME=PATH"
+            )
+        real_set = load_source(real, REAL, images_per_source, seed, fake=False)
+        fake_sets = [load_source(path, name, images_per_source, seed, fake=True) for name, path in named]
+        sets = harmonise([real_set, *fake_sets])
+        db.store_images(sets[0], sets[1:], spec)
+        return db
+    except BaseException:
+        db.close()
+        raise
+
+
+def _origin(spec: str) -> str:
+    path = Path(spec.partition("=")[2] if "=" in spec and not Path(spec).exists() else spec)
+    return str(path.resolve()) if path.exists() else spec
+
+
+# -- helpers ---------------------------------------------------------------------------------------
+class SecurityHeaders:
+    """Adds :data:`SECURITY_HEADERS` to every response, and ``no-store`` unless one is set."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers += [h for h in SECURITY_HEADERS if h[0] not in names]
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message["headers"] = headers
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+async def read_form(request: Request) -> dict[str, str]:
+    """A small ``application/x-www-form-urlencoded`` body as a dict; 4 KiB at most, no repeated keys."""
+    if (
+        request.headers.get("content-type", "").split(";")[0].strip().lower()
+        != "application/x-www-form-urlencoded"
+    ):
+        raise HTTPException(415, "send a form (application/x-www-form-urlencoded)")
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            raise HTTPException(413, "request too large")
+    try:
+        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
+    except (UnicodeDecodeError, ValueError) as exc:
+        raise HTTPException(400, "malformed form") from exc
+    form = dict(pairs)
+    if len(form) != len(pairs):
+        raise HTTPException(400, "repeated form field")
+    return form
+
+
+def same_origin(request: Request) -> bool:
+    """False when the browser says the request comes from another site (Sec-Fetch-Site, Origin)."""
+    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return False
+    origin = request.headers.get("origin")
+    if origin is None:
+        return True
+    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
+
+
+def clean_text(value: str | None) -> str:
+    """A rater's name or worker id: printable characters only, 100 at most."""
+    value = "".join(c for c in (value or "") if unicodedata.category(c)[0] != "C")
+    return value.strip()[:MAX_TEXT]
+
+
+def tokens_equal(a: str | None, b: str | None) -> bool:
+    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
+
+
+def wants_json(request: Request) -> bool:
+    return "application/json" in request.headers.get("accept", "")
+
+
+@dataclass(frozen=True)
+class Display:
+    """How large the page draws an image: an integer upscale, pixelated for small images."""
+
+    width: int
+    height: int
+    pixelated: bool
+
+    @classmethod
+    def for_shape(cls, shape: Sequence[int], target: int = 448) -> Display:
+        height, width = (shape[0], shape[1]) if len(shape) >= 2 else (28, 28)
+        scale = max(1, target // max(height, width))
+        return cls(width * scale, height * scale, max(height, width) <= 64)
+
+
+# -- the application -------------------------------------------------------------------------------
+def create_app(
+    db: StudyDB | str | Path,
+    feedback: str = "off",
+    per_rater: int = 40,
+    admin_token: str | None = None,
+    secure_cookies: bool = False,
+    feedback_delay_ms: int = 900,
+) -> Starlette:
+    """The rating web application over a study database that holds images (:func:`prepare_study`).
+
+    ``feedback``: "on" (tell each rater after every answer whether it was right: the paper's
+    feedback condition), "off", or "random" (each new rater is put in one condition at random).
+    ``admin_token`` guards ``/admin``; a random one is made when not given (``app.state``).
+    """
+    if feedback not in FEEDBACK_MODES:
+        raise ImprovedGANError(f"--feedback must be one of {FEEDBACK_MODES}, got {feedback!r}")
+    study = db if isinstance(db, StudyDB) else StudyDB(db, create=False)
+    if not study.has_images():
+        raise ImprovedGANError(f"{study.path} holds no images; start the study with --real and --fake")
+    if per_rater < 2:
+        raise ImprovedGANError(f"--per-rater must be at least 2, got {per_rater}")
+    sources = study.sources()
+    n_models = sum(not is_real for _, is_real, _, _ in sources)
+    need_real, need_fake = math.ceil(per_rater / 2), math.ceil(math.ceil(per_rater / 2) / n_models)
+    for name, is_real, _, n in sources:
+        if n < (need_real if is_real else need_fake):
+            raise ImprovedGANError(
+                f"source {name!r} has {n} images but {per_rater} per rater need "
+                f"{need_real if is_real else need_fake}; lower --per-rater or give more images"
+            )
+    admin_token = admin_token or secrets.token_urlsafe(24)
+    display = Display.for_shape(study.image_shape())
+    templates = jinja2.Environment(
+        loader=jinja2.PackageLoader("improved_gan.evaluation", "templates"),
+        autoescape=jinja2.select_autoescape(default=True),
+        undefined=jinja2.StrictUndefined,
+    )
+    static_root = importlib.resources.files("improved_gan.evaluation") / "static"
+    static = {name: (static_root / name).read_bytes() for name in STATIC_FILES}
+    rng = random.SystemRandom()
+
+    def page(name: str, status: int = 200, **context) -> HTMLResponse:
+        return HTMLResponse(templates.get_template(name).render(**context), status_code=status)
+
+    def error(request: Request, status: int, message: str) -> Response:
+        if wants_json(request):
+            return JSONResponse({"ok": False, "error": message}, status_code=status)
+        return page("error.html", status, message=message)
+
+    async def current_session(request: Request) -> Session | None:
+        return await run_in_threadpool(study.session_by_token, request.cookies.get(SESSION_COOKIE))
+
+    def set_cookie(response: Response, key: str, value: str, path: str = "/", samesite: str = "lax") -> None:
+        response.set_cookie(
+            key,
+            value,
+            max_age=30 * 24 * 3600,
+            path=path,
+            httponly=True,
+            samesite=samesite,
+            secure=secure_cookies,
+        )
+
+    async def start_page(request: Request) -> Response:
+        session = await current_session(request)
+        if session is not None:
+            return RedirectResponse("/done" if session.done else "/rate", status_code=303)
+        token = request.cookies.get(START_COOKIE)
+        token = token if token and _TOKEN.match(token) else secrets.token_urlsafe(24)
+        q = request.query_params
+        worker = clean_text(q.get("worker_id") or q.get("workerId") or q.get("PROLIFIC_PID"))
+        response = page("start.html", csrf=token, per_rater=per_rater, worker_id=worker)
+        set_cookie(response, START_COOKIE, token, samesite="strict")
+        return response
+
+    async def start(request: Request) -> Response:
+        form = await read_form(request)
+        if not same_origin(request) or not tokens_equal(form.get("csrf"), request.cookies.get(START_COOKIE)):
+            return error(
+                request, 403, "This form has expired or did not come from this site. Reload the page."
+            )
+        session = await current_session(request)
+        if session is None:
+            with_feedback = feedback == "on" or (feedback == "random" and rng.random() < 0.5)
+            token, session = await run_in_threadpool(
+                study.new_session,
+                clean_text(form.get("name")),
+                clean_text(form.get("worker_id")),
+                with_feedback,
+                per_rater,
+            )
+        else:
+            token = request.cookies[SESSION_COOKIE]
+        response = RedirectResponse("/rate", status_code=303)
+        set_cookie(response, SESSION_COOKIE, token)
+        response.delete_cookie(START_COOKIE, path="/")
+        return response
+
+    async def rate_page(request: Request) -> Response:
+        session = await current_session(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        trial = await run_in_threadpool(study.current_trial, session)
+        if trial is None:
+            return RedirectResponse("/done", status_code=303)
+        last = await run_in_threadpool(study.last_feedback, session) if session.feedback else None
+        return page(
+            "rate.html",
+            session=session,
+            trial=trial,
+            image_url=f"/img/{trial.token}",
+            display=display,
+            last=last,
+            feedback_delay_ms=feedback_delay_ms,
+        )
+
+    async def image(request: Request) -> Response:
+        token = request.path_params["token"]
+        session = await current_session(request)
+        if session is None or not _TOKEN.match(token):
+            return Response("Not found", status_code=404, media_type="text/plain")
+        png = await run_in_threadpool(study.trial_image, session, token)
+        if png is None:
+            return Response("Not found", status_code=404, media_type="text/plain")
+        return Response(png, media_type="image/png", headers={"cache-control": "no-store, private"})
+
+    async def answer(request: Request) -> Response:
+        form = await read_form(request)
+        session = await current_session(request)
+        if session is None:
+            return error(request, 401, "No rating session: open the start page.")
+        if not same_origin(request) or not tokens_equal(form.get("csrf"), session.csrf):
+            return error(request, 403, "This answer did not come from this site's page. Reload the page.")
+        trial = form.get("trial", "")
+        if not _TOKEN.match(trial):
+            return error(request, 404, "unknown image")
+        client_ms = _float_or_none(form.get("client_ms"))
+        try:
+            result = await run_in_threadpool(
+                study.record_answer, session, trial, form.get("answer", ""), client_ms
+            )
+        except AnswerRefused as refused:
+            return error(request, refused.status, refused.reason)
+        if not wants_json(request):
+            return RedirectResponse("/done" if result.session.done else "/rate", status_code=303)
+        body: dict = {"ok": True, "position": result.session.answered, "total": session.n_total}
+        if session.feedback:
+            body["feedback"] = {"correct": result.correct, "truth": result.truth}
+        if result.session.done:
+            body["done"] = "/done"
+        else:
+            following = await run_in_threadpool(study.current_trial, result.session)
+            assert following is not None
+            body["next"] = {"trial": following.token, "image": f"/img/{following.token}"}
+        return JSONResponse(body)
+
+    async def done_page(request: Request) -> Response:
+        session = await current_session(request)
+        if session is None:
+            return RedirectResponse("/", status_code=303)
+        if not session.done:
+            return RedirectResponse("/rate", status_code=303)
+        right = await run_in_threadpool(study.session_correct, session) if session.feedback else None
+        return page("done.html", session=session, right=right)
+
+    async def static_file(request: Request) -> Response:
+        name = request.path_params["name"]
+        if name not in static:
+            return Response("Not found", status_code=404, media_type="text/plain")
+        return Response(static[name], media_type=STATIC_FILES[name], headers={"cache-control": "no-cache"})
+
+    def is_admin(request: Request) -> bool:
+        return tokens_equal(request.cookies.get(ADMIN_COOKIE), admin_token)
+
+    async def admin(request: Request) -> Response:
+        given = request.query_params.get("token")
+        if given is not None:
+            if not tokens_equal(given, admin_token):
+                return page("error.html", 403, message="Wrong admin token.")
+            response = RedirectResponse("/admin", status_code=303)
+            set_cookie(response, ADMIN_COOKIE, admin_token, path="/admin", samesite="strict")
+            return response
+        if not is_admin(request):
+            return page("error.html", 403, message="Open the admin link printed when the server started.")
+        result = await run_in_threadpool(report_mod.report_from_db, study)
+        return page(
+            "admin.html",
+            report=result,
+            sources=study.sources(),
+            per_rater=per_rater,
+            feedback=feedback,
+            sessions=study.session_counts(),
+        )
+
+    async def admin_csv(request: Request) -> Response:
+        if not is_admin(request):
+            return page("error.html", 403, message="Open the admin link printed when the server started.")
+        rows = await run_in_threadpool(study.answer_rows)
+        buffer = io.StringIO()
+        report_mod.write_csv_to(rows, buffer)
+        return Response(
+            buffer.getvalue(),
+            media_type="text/csv",
+            headers={"content-disposition": 'attachment; filename="answers.csv"'},
+        )
+
+    async def not_found(request: Request, exc: Exception) -> Response:
+        status = exc.status_code if isinstance(exc, HTTPException) else 404
+        detail = exc.detail if isinstance(exc, HTTPException) else "Not found"
+        return error(request, status, str(detail))
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        yield
+        study.close()
+
+    app = Starlette(
+        routes=[
+            Route("/", start_page, methods=["GET"]),
+            Route("/start", start, methods=["POST"]),
+            Route("/rate", rate_page, methods=["GET"]),
+            Route("/img/{token}", image, methods=["GET"]),
+            Route("/answer", answer, methods=["POST"]),
+            Route("/done", done_page, methods=["GET"]),
+            Route("/static/{name}", static_file, methods=["GET"]),
+            Route("/admin", admin, methods=["GET"]),
+            Route("/admin/answers.csv", admin_csv, methods=["GET"]),
+        ],
+        middleware=[Middleware(SecurityHeaders)],
+        exception_handlers={HTTPException: not_found},
+        lifespan=lifespan,
+    )
+    app.state.study = study
+    app.state.admin_token = admin_token
+    return app
+
+
+def _float_or_none(value: str | None) -> float | None:
+    try:
+        number = float(value) if value else None
+    except ValueError:
+        return None
+    return number if number is not None and 0 <= number < 3.6e6 else None
+
+
+def serve(
+    db_path: str | Path,
+    real: str | None = None,
+    fakes: Sequence[str] = (),
+    feedback: str = "off",
+    per_rater: int = 40,
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    images_per_source: int = 500,
+    seed: int = 0,
+    admin_token: str | None = None,
+    secure_cookies: bool = False,
+) -> int:
+    """Prepare the study and run it with uvicorn until interrupted; prints the rater and admin links."""
+    import uvicorn
+
+    db = prepare_study(db_path, real, fakes, images_per_source, seed)
+    app = create_app(db, feedback, per_rater, admin_token, secure_cookies)
+    shown = f"[{host}]" if ":" in host else host
+    base = f"http://{shown}:{port}"
+    counts = ", ".join(f"{name}: {n}" for name, _, _, n in db.sources())
+    print(f"Visual Turing test: {db_path} ({counts} images; {per_rater} per rater; feedback {feedback})")
+    print(f"  raters: {base}/")
+    print(f"  admin:  {base}/admin?token={app.state.admin_token}", flush=True)
+    if host not in ("127.0.0.1", "localhost", "::1"):
+        print(
+            "  note: listening beyond this machine; put it behind HTTPS (and use --secure-cookies)",
+            flush=True,
+        )
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    return 0
