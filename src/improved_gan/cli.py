@@ -17,6 +17,7 @@ from improved_gan.errors import ImprovedGANError
 COMMAND_MODULES: list[str] = [
     "improved_gan.training.commands",
     "improved_gan.analysis.commands",
+    "improved_gan.evaluation.commands",
 ]
 
 

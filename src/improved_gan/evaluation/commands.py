@@ -1,0 +1,102 @@
+"""CLI verbs of the human evaluation: ``turing serve`` and ``turing report``."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    turing = subparsers.add_parser(
+        "turing",
+        help="human evaluation: the paper's visual Turing test (real or generated?) as a web page",
+        description="Run the visual Turing test of Salimans et al. 2016 (section 4) and read its results.",
+    )
+    verbs = turing.add_subparsers(dest="turing_command", metavar="VERB", required=True)
+
+    serve = verbs.add_parser(
+        "serve",
+        help="serve the rating page",
+        description="Serve the rating page. The first run stores the images in --db; a restart with the "
+        "same --db (and the same sources, or none) continues the study.",
+    )
+    serve.add_argument(
+        "--real",
+        help="real images: a folder of PNG/JPEG, an .npz (key 'images'), "
+        "or mnist / fashion-mnist (test split)",
+    )
+    serve.add_argument(
+        "--fake",
+        action="append",
+        default=[],
+        metavar="[NAME=]PATH",
+        help="generated images: a training run directory, a folder or an .npz (optional key "
+        "'scores'); repeat for several models (default name: the folder or file name)",
+    )
+    serve.add_argument(
+        "--feedback",
+        nargs="?",
+        const="on",
+        default="off",
+        choices=["on", "off", "random"],
+        help="tell raters after each answer whether they were right (the paper's feedback "
+        "condition); 'random' puts each rater in one condition at random (default: off)",
+    )
+    serve.add_argument("--db", default="study.sqlite", help="study database (default: study.sqlite)")
+    serve.add_argument("--per-rater", type=int, default=40, help="images per rater, half real (default: 40)")
+    serve.add_argument(
+        "--images",
+        type=int,
+        default=500,
+        dest="images_per_source",
+        help="images kept per source, a random subset (default: 500)",
+    )
+    serve.add_argument(
+        "--seed", type=int, default=0, help="seed of the subsets and of run sampling (default: 0)"
+    )
+    serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1 only)")
+    serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
+    serve.add_argument("--admin-token", help="token of the /admin page (default: a new random one)")
+    serve.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (behind HTTPS)")
+    serve.set_defaults(func=_serve)
+
+    report = verbs.add_parser(
+        "report",
+        help="accuracy per model and rater, feedback split; Markdown, PNG chart and CSV",
+        description="Print the study's results and write report.md, report.png and answers.csv.",
+    )
+    report.add_argument("db", help="study database written by `turing serve`")
+    report.add_argument("--out", help="output folder (default: <db name>_report next to the database)")
+    report.add_argument(
+        "--top-percent",
+        type=float,
+        default=1.0,
+        help="the paper's filter: also report each scored model's top P %% by score (default: 1)",
+    )
+    report.set_defaults(func=_report)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    from improved_gan.evaluation.turing_app import serve
+
+    return serve(
+        args.db,
+        args.real,
+        args.fake,
+        feedback=args.feedback,
+        per_rater=args.per_rater,
+        host=args.host,
+        port=args.port,
+        images_per_source=args.images_per_source,
+        seed=args.seed,
+        admin_token=args.admin_token,
+        secure_cookies=args.secure_cookies,
+    )
+
+
+def _report(args: argparse.Namespace) -> int:
+    from improved_gan.evaluation.report import write_report
+
+    files = write_report(args.db, args.out, args.top_percent)
+    print(files.text, end="")
+    print(f"\nwrote {files.markdown}, {files.chart}, {files.csv}")
+    return 0
