@@ -51,6 +51,7 @@ CREATE TABLE IF NOT EXISTS answers (
     model TEXT NOT NULL, truth TEXT NOT NULL, answer TEXT NOT NULL, correct INTEGER NOT NULL,
     feedback INTEGER NOT NULL, position INTEGER NOT NULL, latency_ms REAL NOT NULL,
     client_latency_ms REAL, answered_at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS answers_by_session ON answers (session_id, position);
 """
 
 
@@ -324,10 +325,17 @@ class StudyDB:
         if row is None or row[1] > session.answered:
             return None
         if row[2] is None:
-            with self.transaction() as conn:
-                conn.execute(
-                    "UPDATE trials SET shown_at = ? WHERE id = ? AND shown_at IS NULL", (time.time(), row[0])
-                )
+            # Not worth an fsync: a mark lost to a power cut only means the rater reloads the image.
+            # Process kills lose nothing either way, and the next answer's commit syncs the log.
+            conn.execute("PRAGMA synchronous=NORMAL")
+            try:
+                with self.transaction() as conn:
+                    conn.execute(
+                        "UPDATE trials SET shown_at = ? WHERE id = ? AND shown_at IS NULL",
+                        (time.time(), row[0]),
+                    )
+            finally:
+                conn.execute("PRAGMA synchronous=FULL")
         return row[3]
 
     def record_answer(
