@@ -212,3 +212,17 @@ def test_the_server_listens_on_localhost_by_default():
     args = parser.parse_args(["turing", "serve", "--real", "mnist", "--fake", "run"])
     assert args.host == "127.0.0.1" and args.feedback == "off"
     assert parser.parse_args(["turing", "serve", "--feedback"]).feedback == "on"
+
+
+def test_behind_a_proxy_the_public_origin_is_the_one_accepted(tmp_path):
+    with LiveServer(make_study(tmp_path, n=10), per_rater=4, origins=["https://study.example.org"]) as server:
+        rater = Rater(server.url)
+        page = rater.client.get("/")
+        form = {"csrf": CSRF.search(page.text).group(1)}
+        assert rater.client.post("/start", data=form, headers={"origin": server.url}).status_code == 403
+        assert (
+            rater.client.post(
+                "/start", data=form, headers={"origin": "https://study.example.org"}
+            ).status_code
+            == 303
+        )

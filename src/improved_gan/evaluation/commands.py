@@ -57,6 +57,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
     serve.add_argument("--admin-token", help="token of the /admin page (default: a new random one)")
     serve.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (behind HTTPS)")
+    serve.add_argument(
+        "--origin",
+        action="append",
+        default=[],
+        dest="origins",
+        metavar="URL",
+        help="public origin of the page behind a proxy, e.g. https://study.example.org (repeatable)",
+    )
     serve.set_defaults(func=_serve)
 
     report = verbs.add_parser(
@@ -90,6 +98,7 @@ def _serve(args: argparse.Namespace) -> int:
         seed=args.seed,
         admin_token=args.admin_token,
         secure_cookies=args.secure_cookies,
+        origins=args.origins,
     )
 
 

@@ -171,13 +171,19 @@ async def read_form(request: Request) -> dict[str, str]:
     return form
 
 
-def same_origin(request: Request) -> bool:
-    """False when the browser says the request comes from another site (Sec-Fetch-Site, Origin)."""
+def same_origin(request: Request, origins: Sequence[str] = ()) -> bool:
+    """False when the browser says the request comes from another site (Sec-Fetch-Site, Origin).
+
+    ``origins``: the public origins (``https://host[:port]``) when a proxy serves the page under
+    another host name than the one this server sees; by default the Origin must match Host.
+    """
     if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
         return False
     origin = request.headers.get("origin")
     if origin is None:
         return True
+    if origins:
+        return origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in origins}
     return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
 
 
@@ -218,12 +224,14 @@ def create_app(
     admin_token: str | None = None,
     secure_cookies: bool = False,
     feedback_delay_ms: int = 900,
+    origins: Sequence[str] = (),
 ) -> Starlette:
     """The rating web application over a study database that holds images (:func:`prepare_study`).
 
     ``feedback``: "on" (tell each rater after every answer whether it was right: the paper's
     feedback condition), "off", or "random" (each new rater is put in one condition at random).
     ``admin_token`` guards ``/admin``; a random one is made when not given (``app.state``).
+    ``origins``: public origins of the page when it is served through a proxy (see :func:`same_origin`).
     """
     if feedback not in FEEDBACK_MODES:
         raise ImprovedGANError(f"--feedback must be one of {FEEDBACK_MODES}, got {feedback!r}")
@@ -288,7 +296,9 @@ def create_app(
 
     async def start(request: Request) -> Response:
         form = await read_form(request)
-        if not same_origin(request) or not tokens_equal(form.get("csrf"), request.cookies.get(START_COOKIE)):
+        if not same_origin(request, origins) or not tokens_equal(
+            form.get("csrf"), request.cookies.get(START_COOKIE)
+        ):
             return error(
                 request, 403, "This form has expired or did not come from this site. Reload the page."
             )
@@ -342,7 +352,7 @@ def create_app(
         session = await current_session(request)
         if session is None:
             return error(request, 401, "No rating session: open the start page.")
-        if not same_origin(request) or not tokens_equal(form.get("csrf"), session.csrf):
+        if not same_origin(request, origins) or not tokens_equal(form.get("csrf"), session.csrf):
             return error(request, 403, "This answer did not come from this site's page. Reload the page.")
         trial = form.get("trial", "")
         if not _TOKEN.match(trial):
@@ -468,12 +478,13 @@ def serve(
     seed: int = 0,
     admin_token: str | None = None,
     secure_cookies: bool = False,
+    origins: Sequence[str] = (),
 ) -> int:
     """Prepare the study and run it with uvicorn until interrupted; prints the rater and admin links."""
     import uvicorn
 
     db = prepare_study(db_path, real, fakes, images_per_source, seed)
-    app = create_app(db, feedback, per_rater, admin_token, secure_cookies)
+    app = create_app(db, feedback, per_rater, admin_token, secure_cookies, origins=origins)
     shown = f"[{host}]" if ":" in host else host
     base = f"http://{shown}:{port}"
     counts = ", ".join(f"{name}: {n}" for name, _, _, n in db.sources())
