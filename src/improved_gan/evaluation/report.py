@@ -276,8 +276,8 @@ def render_markdown(report: StudyReport, title: str = "Visual Turing test") -> s
     """The report as Markdown tables."""
     out = [f"# {title}", ""]
     out.append(
-        f"{report.answers} answers from {report.raters} raters ({report.sessions_completed} sessions "
-        "completed). Accuracy is the fraction of votes that told real from generated; 50 % is chance. "
+        f"{_n(report.answers, 'answer')} from {_n(report.raters, 'rater')} "
+        f"({_n(report.sessions_completed, 'session')} completed). Accuracy is the fraction of votes that told real from generated; 50 % is chance. "
         "Intervals are 95 % (Wilson; balanced accuracy: normal with Agresti-Caffo variances)."
     )
     out += [
@@ -332,6 +332,10 @@ def render_markdown(report: StudyReport, title: str = "Visual Turing test") -> s
             f"{r.accuracy.text()} | {r.real.text()} | {r.fake.text()} | {r.median_latency_ms:.0f} ms |"
         )
     return "\n".join(out) + "\n"
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _cell(text: str) -> str:
