@@ -92,8 +92,9 @@ def start_server(db: Path, port: int, per_rater: int, sources: list[str]) -> sub
 
 
 async def rater(
-    base: str, index: int, answers: int, stats: Stats, progress: asyncio.Event, total: int
+    base: str, index: int, answers: int, stats: Stats, progress: asyncio.Event, total: int, think_ms: float
 ) -> None:
+    rng = np.random.default_rng(index)
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
 
         async def retrying(make) -> httpx.Response:
@@ -121,13 +122,15 @@ async def rater(
                 try:
                     image = await client.get(f"/img/{trial}")
                 except httpx.TransportError:
-                    stats.error("image: connection")
+                    stats.error("image: connection refused or reset")
                     stats.retried += 1
                     await asyncio.sleep(0.3)
                     continue
                 stats.image_ms.append(1000 * (time.perf_counter() - t0))
                 if image.status_code != 200:
                     stats.error(f"image: HTTP {image.status_code}")
+                if think_ms:  # a person looking at the image: 0.5 to 1.5 times --think-ms
+                    await asyncio.sleep(think_ms * rng.uniform(0.5, 1.5) / 1000)
                 t0 = time.perf_counter()
                 try:
                     reply = await client.post(
@@ -141,7 +144,7 @@ async def rater(
                         },
                     )
                 except httpx.TransportError:
-                    stats.error("answer: connection (retried after reloading the page)")
+                    stats.error("answer: connection refused or reset")
                     break  # reload the page: a committed answer shows as the next image
                 stats.answer_ms.append(1000 * (time.perf_counter() - t0))
                 if reply.status_code == 200:
@@ -165,11 +168,12 @@ async def rater(
             done = int(position.group(1)) - 1
 
 
-async def run(base: str, raters: int, answers: int, stats: Stats, on_half) -> float:
+async def run(base: str, raters: int, answers: int, think_ms: float, stats: Stats, on_half) -> float:
     progress = asyncio.Event()
     t0 = time.perf_counter()
     tasks = [
-        asyncio.create_task(rater(base, i, answers, stats, progress, raters * answers)) for i in range(raters)
+        asyncio.create_task(rater(base, i, answers, stats, progress, raters * answers, think_ms))
+        for i in range(raters)
     ]
     if on_half is not None:
         await progress.wait()
@@ -186,6 +190,9 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--raters", type=int, default=50)
     parser.add_argument("--answers", type=int, default=40, help="answers per rater (also the session length)")
+    parser.add_argument(
+        "--think-ms", type=float, default=0, help="mean time a rater looks at an image (default 0)"
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--kill-restart", action="store_true", help="SIGKILL and restart the server halfway")
     parser.add_argument(
@@ -216,6 +223,7 @@ def main() -> int:
                         f"http://127.0.0.1:{args.port}",
                         args.raters,
                         args.answers,
+                        args.think_ms,
                         stats,
                         kill_and_restart if args.kill_restart else None,
                     ),
@@ -236,14 +244,16 @@ def main() -> int:
         conn.close()
     expected = args.raters * args.answers
     lost = len(stats.acknowledged - stored)
-    errors = sum(stats.errors.values())
+    errors = sum(v for k, v in stats.errors.items() if "HTTP" in k)
     body = render(args, stats, wall, expected, len(stored), lost, errors, per_session, kills)
     print(body)
     if args.write:
         sys.path.insert(0, str(ROOT / "benchmarks"))
         from _report import write_section
 
-        write_section("turing_load" + ("_kill" if args.kill_restart else ""), body)
+        write_section(
+            "turing_load" + ("_kill" if args.kill_restart else "") + ("_think" if args.think_ms else ""), body
+        )
     return 0 if lost == 0 and len(stored) == expected else 1
 
 
@@ -263,8 +273,11 @@ def render(
         ),
         platform.processor(),
     )
-    flag = " --kill-restart" if args.kill_restart else ""
+    flag = (" --kill-restart" if args.kill_restart else "") + (
+        f" --think-ms {args.think_ms:g}" if args.think_ms else ""
+    )
     title = "killed (SIGKILL) and restarted halfway" if args.kill_restart else "steady"
+    title += f", raters look {args.think_ms:g} ms per image" if args.think_ms else ", no think time"
     lines = [
         f"## Visual Turing test server under load ({title})",
         "",
@@ -274,8 +287,9 @@ def render(
         f"client and server on the same machine (127.0.0.1); Python {platform.python_version()}",
         f"- {args.raters} concurrent raters × {args.answers} answers = {expected}; stored {stored} "
         f"(sessions complete: {sum(1 for (n,) in per_session if n == args.answers)}/{args.raters}); "
-        f"**answers lost: {lost}**; errors: {errors}"
-        + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(stats.errors.items()))})" if errors else ""),
+        f"**answers lost: {lost}**; HTTP errors: {errors}; connection failures (retried): "
+        f"{sum(stats.errors.values()) - errors}"
+        + (f" ({', '.join(f'{k}: {v}' for k, v in sorted(stats.errors.items()))})" if stats.errors else ""),
         "",
         "| request | count | p50 [ms] | p95 [ms] | max [ms] |",
         "|---|---|---|---|---|",
@@ -288,8 +302,8 @@ def render(
     lines += ["", f"Wall time {wall:.1f} s, {stored / wall:.0f} answers/s."]
     if kills:
         lines.append(
-            f"Server down for {kills[1] - kills[0]:.1f} s (restart includes the CLI's start-up); "
-            f"{stats.retried} requests retried by the raters."
+            f"Server down for {kills[1] - kills[0]:.1f} s (restart includes the CLI's start-up); the raters "
+            f"retried {stats.retried} requests; an answer whose reply was lost shows up as the next image."
         )
     return "\n".join(lines)
 
