@@ -24,6 +24,7 @@ from typing import TextIO
 
 import numpy as np
 
+from improved_gan.errors import ImprovedGANError
 from improved_gan.evaluation.study_db import FAKE, REAL, StudyDB
 
 Z95 = 1.959963984540054
@@ -430,8 +431,6 @@ def write_report(
 
     ``out_dir`` defaults to ``<db name>_report/`` next to the database.
     """
-    from improved_gan.errors import ImprovedGANError
-
     if not 0 < top_percent <= 100:
         raise ImprovedGANError(f"--top-percent must be in (0, 100], got {top_percent}")
     db_path = Path(db_path)
