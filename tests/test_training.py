@@ -67,6 +67,8 @@ def test_existing_run_needs_resume_and_resume_needs_same_config(tmp_path):
         train(tiny_config(tmp_path), progress=False)
     with pytest.raises(ImprovedGANError, match="differs in lr"):
         train(tiny_config(tmp_path, lr=0.1, epochs=2), resume=True, progress=False)
+    run = train(tiny_config(tmp_path, epochs=2, threads=1), resume=True, progress=False)  # threads may change
+    assert load_checkpoint(run / CHECKPOINT)[1]["epoch"] == "2"
 
 
 def test_config_validation_errors_are_one_line():

@@ -231,15 +231,13 @@ def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainC
         import yaml
 
         old = validate_config(yaml.safe_load(saved.read_text()), str(saved))
-        differing = [
-            k
-            for k, v in config.model_dump().items()
-            if k not in ("epochs", "run_dir") and old.model_dump()[k] != v
-        ]
+        # Settings that do not change what is computed may differ on resume.
+        free = ("epochs", "run_dir", "runs_root", "data_dir", "device", "threads", "tensorboard")
+        differing = [k for k, v in config.model_dump().items() if k not in free and old.model_dump()[k] != v]
         if differing:
             raise ImprovedGANError(
-                f"cannot resume {run_dir}: the config differs in {', '.join(differing)}; "
-                "resume with the same settings (only --epochs may change) or use another --run-dir"
+                f"cannot resume {run_dir}: the config differs in {', '.join(differing)}; resume with the "
+                f"same settings (only {', '.join(free[:1] + free[3:])} may change) or use another --run-dir"
             )
     elif ckpt.exists():
         raise ImprovedGANError(
