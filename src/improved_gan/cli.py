@@ -16,6 +16,7 @@ from improved_gan.errors import ImprovedGANError
 # Modules that add sub-commands; each defines ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
     "improved_gan.training.commands",
+    "improved_gan.metrics.commands",
 ]
 
 
