@@ -306,6 +306,13 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
             "seconds": train_seconds,
             "eval_seconds": time.perf_counter() - start - train_seconds,
         }
+        # issue 4: dataset score and FID of G's samples (cached classifier) every score_every epochs
+        if config.score_every and state.epoch % config.score_every == 0:
+            from improved_gan.metrics.training_hook import generator_scores
+
+            record.update(
+                generator_scores(state.G, config.dataset, config.score_samples, config.seed, config.data_dir)
+            )
         with metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         if writer is not None:
