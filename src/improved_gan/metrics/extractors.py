@@ -84,8 +84,8 @@ def load_extractor(
             50,
         )
     if name in ("mnist", "fashion-mnist"):
-        from improved_gan.metrics.classifier import load_classifier
+        from improved_gan.metrics.classifier import fused_for_inference, load_classifier
 
         model, info = load_classifier(name, device=device)
-        return Extractor(name, model, info.describe(), 1, (28, 28), 1000)
+        return Extractor(name, fused_for_inference(model), info.describe(), 1, (28, 28), 1000)
     raise ImprovedGANError(f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTORS)}")
