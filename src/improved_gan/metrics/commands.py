@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
+
+from improved_gan.errors import ImprovedGANError
 
 
 def _classifier_train(args: argparse.Namespace) -> int:
@@ -10,12 +13,8 @@ def _classifier_train(args: argparse.Namespace) -> int:
 
     from improved_gan.metrics.classifier import TARGET_ACCURACY, default_classifier_path, train_classifier
 
-    path = args.output or default_classifier_path(args.dataset)
-    from pathlib import Path
-
-    if Path(path).exists() and not args.force:
-        from improved_gan.errors import ImprovedGANError
-
+    path = Path(args.output) if args.output else default_classifier_path(args.dataset)
+    if path.exists() and not args.force:
         raise ImprovedGANError(f"{path} already exists; pass --force to retrain and replace it")
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -42,8 +41,6 @@ def resolve_extractor(name: str, source: str) -> str:
     """``auto``: a run directory's dataset, a dataset split's dataset, else ``inception``."""
     if name != "auto":
         return name
-    from pathlib import Path
-
     from improved_gan.metrics.inputs import DATASET_SPLITS, run_dir_of
 
     if source in DATASET_SPLITS and not Path(source).exists():
