@@ -18,6 +18,7 @@ COMMAND_MODULES: list[str] = [
     "improved_gan.training.commands",
     "improved_gan.analysis.commands",
     "improved_gan.evaluation.commands",
+    "improved_gan.metrics.commands",
 ]
 
 

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from improved_gan.errors import ImprovedGANError
 
@@ -56,6 +56,8 @@ class TrainConfig(BaseModel):
     threads: int | None = None
     tensorboard: bool = True
     sample_grid: bool = True
+    score_every: int = Field(0, ge=0)  # dataset score / FID of G's samples every N epochs; 0 = off
+    score_samples: int = Field(10000, ge=10)
     runs_root: str = "runs"
     run_dir: str | None = None
 

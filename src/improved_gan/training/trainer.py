@@ -232,7 +232,17 @@ def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainC
 
         old = validate_config(yaml.safe_load(saved.read_text()), str(saved))
         # Settings that do not change what is computed may differ on resume.
-        free = ("epochs", "run_dir", "runs_root", "data_dir", "device", "threads", "tensorboard")
+        free = (
+            "epochs",
+            "run_dir",
+            "runs_root",
+            "data_dir",
+            "device",
+            "threads",
+            "tensorboard",
+            "score_every",
+            "score_samples",
+        )
         differing = [k for k, v in config.model_dump().items() if k not in free and old.model_dump()[k] != v]
         if differing:
             raise ImprovedGANError(
@@ -309,6 +319,13 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
             "seconds": train_seconds,
             "eval_seconds": time.perf_counter() - start - train_seconds,
         }
+        # issue 4: dataset score and FID of G's samples (cached classifier) every score_every epochs
+        if config.score_every and state.epoch % config.score_every == 0:
+            from improved_gan.metrics.training_hook import generator_scores
+
+            record.update(
+                generator_scores(state.G, config.dataset, config.score_samples, config.seed, config.data_dir)
+            )
         with metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         if writer is not None:

@@ -1,0 +1,165 @@
+"""CLI verbs for metrics: ``score`` and ``classifier train``."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from improved_gan.errors import ImprovedGANError
+
+
+def _classifier_train(args: argparse.Namespace) -> int:
+    import torch
+
+    from improved_gan.metrics.classifier import TARGET_ACCURACY, default_classifier_path, train_classifier
+
+    path = Path(args.output) if args.output else default_classifier_path(args.dataset)
+    if path.exists() and not args.force:
+        raise ImprovedGANError(f"{path} already exists; pass --force to retrain and replace it")
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    info = train_classifier(
+        args.dataset,
+        epochs=args.epochs,
+        seed=args.seed,
+        data_dir=args.data_dir,
+        output=path,
+        device=args.device,
+        progress=not args.quiet,
+        max_train_examples=args.max_train_examples,
+    )
+    target = TARGET_ACCURACY[args.dataset]
+    verdict = "meets" if info.test_accuracy >= target else "BELOW"
+    print(
+        f"{info.path}: {args.dataset} test accuracy {100 * info.test_accuracy:.2f}% "
+        f"({verdict} the {100 * target:.1f}% target), sha256 {info.sha256[:12]}"
+    )
+    return 0
+
+
+def resolve_extractor(name: str, source: str) -> str:
+    """``auto``: a run directory's dataset, a dataset split's dataset, else ``inception``."""
+    if name != "auto":
+        return name
+    from improved_gan.metrics.inputs import DATASET_SPLITS, run_dir_of
+
+    if source in DATASET_SPLITS and not Path(source).exists():
+        return source.rsplit("-", 1)[0]
+    run = run_dir_of(Path(source))
+    if run is not None:
+        from improved_gan.training.evaluate import load_run_config
+
+        return load_run_config(run).dataset
+    return "inception"
+
+
+def _score(args: argparse.Namespace) -> int:
+    import json
+
+    from improved_gan.metrics.score import score
+
+    if args.threads:
+        import torch
+
+        torch.set_num_threads(args.threads)
+    extractor = resolve_extractor(args.extractor, args.input)
+    result = score(
+        args.input,
+        metrics=args.metric,
+        extractor=extractor,
+        reference=args.reference,
+        n=args.n,
+        batch_size=args.batch_size,
+        splits=args.splits,
+        shuffle=args.shuffle,
+        seed=args.seed,
+        kid_subsets=args.kid_subsets,
+        kid_subset_size=args.kid_subset_size,
+        value_range=args.value_range,
+        device=args.device,
+        inception_weights=args.inception_weights,
+        save_reference=args.save_reference,
+        progress=not args.quiet,
+    )
+    if args.json:
+        print(json.dumps({"input": args.input, "reference": args.reference, **result}))
+        return 0
+    name = (
+        "Inception Score"
+        if extractor == "inception"
+        else f"{extractor} score (IS with the {extractor} classifier)"
+    )
+    print(f"{args.input}: {result['n']} images; features: {result['extractor']}")
+    if "is_mean" in result:
+        print(f"{name}: {result['is_mean']:.4f} ± {result['is_std']:.4f}  [{result['is_profile']}]")
+    if "fid" in result:
+        print(f"FID vs {args.reference} ({result['reference_n']} images): {result['fid']:.4f}")
+    if "kid_mean" in result:
+        print(f"KID vs {args.reference}: {result['kid_mean']:.6f} ± {result['kid_std']:.6f}")
+    if "saved_reference" in result:
+        print(f"statistics saved to {result['saved_reference']}")
+    return 0
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    p = subparsers.add_parser(
+        "score",
+        help="Inception Score / dataset score, FID and KID of images, a run or a dataset",
+        description="Score INPUT: a run directory (samples N images), a folder of images, an .npz/.npy "
+        "of images, or a dataset split (mnist-test, mnist-train, fashion-mnist-test, fashion-mnist-train).",
+    )
+    p.add_argument("input", help="run directory, image folder, .npz/.npy file or dataset split name")
+    p.add_argument(
+        "--metric", nargs="+", choices=["is", "fid", "kid"], default=["is"], help="metrics (default is)"
+    )
+    p.add_argument(
+        "--extractor",
+        choices=["auto", "inception", "mnist", "fashion-mnist"],
+        default="auto",
+        help="features: the reference Inception-v3 or a dataset classifier "
+        "(auto: the run's or split's dataset, else inception)",
+    )
+    p.add_argument("--reference", help="for FID/KID: statistics .npz (--save-reference) or any INPUT kind")
+    p.add_argument("--n", type=int, help="number of images (run directories: samples drawn, default 50000)")
+    p.add_argument("--batch-size", type=int, help="extractor batch size")
+    p.add_argument("--splits", type=int, default=10, help="Inception Score splits (reference: 10)")
+    p.add_argument(
+        "--shuffle",
+        action="store_true",
+        help="shuffle before splitting (torch-fidelity: --shuffle --seed 2020)",
+    )
+    p.add_argument("--seed", type=int, help="seed of the shuffle")
+    p.add_argument("--kid-subsets", type=int, default=100)
+    p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument(
+        "--value-range", choices=["auto", "-1,1", "0,1"], default="auto", help="range of float images"
+    )
+    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--threads", type=int, help="CPU threads for PyTorch")
+    p.add_argument("--inception-weights", help="path of weights-inception-2015-12-05-6726825d.pth")
+    p.add_argument("--save-reference", help="also save INPUT's feature statistics to this .npz")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_score)
+
+    p = subparsers.add_parser(
+        "classifier", help="train and cache the dataset classifiers behind the MNIST score"
+    )
+    sub = p.add_subparsers(dest="classifier_command", metavar="ACTION", required=True)
+    t = sub.add_parser(
+        "train",
+        help="train the classifier of a dataset and cache it",
+        description="Train the small CNN used for the dataset score and FID/KID features, and cache it "
+        "in $XDG_CACHE_HOME/improved_gan/classifiers (default ~/.cache/...).",
+    )
+    t.add_argument("dataset", choices=["mnist", "fashion-mnist"])
+    t.add_argument("--epochs", type=int, help="training epochs (default: 6 for mnist, 12 for fashion-mnist)")
+    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--data-dir", help="data root holding mnist/, fashion-mnist/")
+    t.add_argument("--output", help="where to write the classifier (default: the cache)")
+    t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--threads", type=int, help="CPU threads for PyTorch (1 is fastest on a busy machine)")
+    t.add_argument("--force", action="store_true", help="replace an existing cached classifier")
+    t.add_argument("--max-train-examples", type=int, help="train on the first N images only (quick checks)")
+    t.add_argument("--quiet", action="store_true", help="no progress bars")
+    t.set_defaults(func=_classifier_train)

@@ -1,0 +1,36 @@
+"""The trainer's periodic dataset score (config ``score_every``): logged when a classifier is
+cached, skipped with one warning when not, and never changing what is trained."""
+
+import json
+import warnings
+
+import torch
+from conftest import tiny_config
+from test_scoring import _one_thread, cache_random_classifier  # noqa: F401  (fixture and helper)
+
+
+def _read_metrics(run):
+    return [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+
+
+def test_trainer_logs_the_dataset_score_without_changing_training(tmp_path):
+    from improved_gan.metrics import training_hook
+    from improved_gan.training import train
+    from improved_gan.training.checkpoint import load_checkpoint
+    from improved_gan.training.trainer import CHECKPOINT
+
+    training_hook._warned.clear()
+    common = dict(epochs=2, sample_grid=False, threads=1)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        plain = train(tiny_config(tmp_path / "a", score_every=1, score_samples=100, **common), progress=False)
+    assert "dataset_score" not in _read_metrics(plain)[0]  # no classifier cached: skipped...
+    assert sum("score_every is set" in str(w.message) for w in caught) == 1  # ...with one warning
+
+    cache_random_classifier()
+    scored = train(tiny_config(tmp_path / "b", score_every=2, score_samples=100, **common), progress=False)
+    records = _read_metrics(scored)
+    assert "dataset_score" not in records[0]
+    assert records[1]["dataset_score"] >= 1.0 and records[1]["dataset_fid"] >= 0
+    a, b = load_checkpoint(plain / CHECKPOINT)[0], load_checkpoint(scored / CHECKPOINT)[0]
+    assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("G.", "D.")))
