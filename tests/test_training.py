@@ -46,10 +46,12 @@ def test_resume_equals_an_uninterrupted_run(tmp_path):
     assert a.keys() == b.keys()
     for key in a:
         assert torch.equal(a[key], b[key]), key
+
     def strip(p):
         return [
             {k: v for k, v in json.loads(s).items() if "seconds" not in k} for s in p.read_text().splitlines()
         ]
+
     assert strip(full / "metrics.jsonl") == strip(part / "metrics.jsonl")
 
 
