@@ -132,7 +132,7 @@ class Discriminator(nn.Module):
         return (logit, f) if return_features else logit
 
 
-def train_gan(mixture: Mixture, variant: Variant, seed: int, steps: int) -> Generator:
+def train_gan(mixture: Mixture, variant: Variant, seed: int, steps: int) -> tuple[Generator, Discriminator]:
     torch.manual_seed(seed)
     data_rng = torch.Generator().manual_seed(10_000 + seed)
     G, D = Generator(variant.g_norm), Discriminator(variant.mbd)
@@ -179,7 +179,7 @@ def train_gan(mixture: Mixture, variant: Variant, seed: int, steps: int) -> Gene
             ha_g.update()
         for p in D.parameters():
             p.requires_grad_(True)
-    return G
+    return G, D
 
 
 @torch.no_grad()
@@ -208,7 +208,7 @@ def run_grid(mixtures, variants, seeds, steps, log=print) -> dict:
             start = time.perf_counter()
             for seed in seeds:
                 try:
-                    G = train_gan(mixture, variant, seed, steps)
+                    G, _ = train_gan(mixture, variant, seed, steps)
                     samples = generate(G)
                 except (RuntimeError, ValueError) as exc:  # a diverged run counts as covering nothing
                     log(f"  {mixture.name} {variant.name} seed {seed}: failed ({exc})")
@@ -228,6 +228,28 @@ def run_grid(mixtures, variants, seeds, steps, log=print) -> dict:
                 f"{modes}  high-quality {100 * np.mean(quality):5.1f}%  ({seconds:.0f} s)"
             )
     return {"results": results, "samples": samples_for_figure}
+
+
+@torch.no_grad()
+def mbd_diagnostic(mixtures, seed: int, steps: int) -> str:
+    """Why +MBD fails here: after training, D's output and its minibatch features on one real and
+    one generated batch of 100."""
+    lines = [
+        "| mixture | D(real) | D(fake) | minibatch feature o, real (mean) | o, fake (mean) | o, fake, bias removed |",
+        "|---|---|---|---|---|---|",
+    ]
+    for m in mixtures:
+        G, D = train_gan(m, Variant("+MBD", mbd=True), seed, steps)
+        rng = torch.Generator().manual_seed(1)
+        real, fake = m.sample(BATCH, rng), G(torch.randn(BATCH, NOISE_DIM, generator=rng))
+        o_real = D.minibatch(D.body(real))[:, HIDDEN:]
+        o_fake = D.minibatch(D.body(fake))[:, HIDDEN:]
+        bias = D.minibatch.bias
+        lines.append(
+            f"| {m.name} | {torch.sigmoid(D(real)).mean():.3f} | {torch.sigmoid(D(fake)).mean():.3f} | "
+            f"{o_real.mean():.2f} | {o_fake.mean():.2f} | {(o_fake - bias).mean():.4f} |"
+        )
+    return "\n".join(lines)
 
 
 def _cell(values, scale=1.0, fmt="{:.1f}") -> str:
@@ -291,6 +313,9 @@ def main() -> None:
     parser.add_argument("--ha-weights", type=float, nargs="+", default=[0.001, 0.01, 0.1, 1.0])
     parser.add_argument("--ha-seeds", type=int, nargs="+", default=[1, 2])
     parser.add_argument("--quick", action="store_true", help="200 steps, 1 seed, nothing written")
+    parser.add_argument(
+        "--diagnose-mbd", action="store_true", help="only the +MBD diagnostic (first seed), its own section"
+    )
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
@@ -298,6 +323,21 @@ def main() -> None:
         args.steps, args.seeds, args.ha_weights, args.ha_seeds = 200, [1], [0.01], [1]
     mixtures = [ring(), grid()]
     start = time.perf_counter()
+    if args.diagnose_mbd:
+        md = mbd_diagnostic(mixtures, args.seeds[0], args.steps)
+        print(md)
+        body = "\n".join(
+            [
+                "### Why minibatch discrimination fails on these mixtures",
+                "",
+                f"- command: `PYTHONPATH=src {command()}`; commit `{commit()}`; seed {args.seeds[0]}, "
+                f"{args.steps} steps; {(time.perf_counter() - start) / 60:.1f} min",
+                "",
+                md,
+            ]
+        )
+        write_section("mode_coverage_mbd", body)
+        return
 
     # 1. Historical-averaging weight: a small sweep; the best mean modes (then quality) wins.
     print("historical-averaging sweep")
