@@ -141,7 +141,7 @@ def test_table3_presets_differ_from_our_methods_only_in_their_ablation():
     base = load_config("mnist-table3-all").model_dump()
     expected = {
         "mnist-table3-vbn+bn": {"techniques.vbn": False},
-        "mnist-table3-l+ha": {"labels": 0, "techniques.historical_averaging": 0.01},
+        "mnist-table3-l+ha": {"labels": 0, "techniques.historical_averaging": 0.001},
         "mnist-table3-ls": {"techniques.label_smoothing": 1.0},
         "mnist-table3-l": {"labels": 0},
         "mnist-table3-mbf": {"techniques.minibatch_discrimination": False},

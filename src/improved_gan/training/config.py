@@ -224,9 +224,13 @@ def _resolve_base(data: dict[str, Any], source: str, seen: tuple[str, ...] = ())
     if base is None:
         return data
     if not isinstance(base, str) or not (PRESET_DIR / f"{base}.yaml").is_file():
-        raise ImprovedGANError(f"{source}: base {base!r} is not a preset; choose one of {', '.join(preset_names())}")
+        raise ImprovedGANError(
+            f"{source}: base {base!r} is not a preset; choose one of {', '.join(preset_names())}"
+        )
     if base in seen:
-        raise ImprovedGANError(f"{source}: presets inherit from each other in a loop ({' -> '.join((*seen, base))})")
+        raise ImprovedGANError(
+            f"{source}: presets inherit from each other in a loop ({' -> '.join((*seen, base))})"
+        )
     parent = _resolve_base(_read_yaml(PRESET_DIR / f"{base}.yaml"), f"preset {base}", (*seen, base))
     return _merge(parent, data)
 
