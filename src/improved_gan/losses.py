@@ -15,12 +15,29 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from improved_gan.techniques.label_smoothing import one_sided_unsupervised_loss
+
+
+def unsupervised_loss(
+    logits_unl: torch.Tensor, logits_gen: torch.Tensor, real_target: float = 1.0
+) -> torch.Tensor:
+    """L_unsupervised = ½·[−E_data log D(x) − E_G log(1 − D(G(z)))] from K logits per example;
+    with ``real_target`` α < 1 the one-sided label-smoothed form (paper §3.4), see
+    :func:`improved_gan.techniques.label_smoothing.one_sided_unsupervised_loss`. With K = 1
+    (an unsupervised run) D(x) = σ(l(x)) and this is the ordinary GAN loss, halved."""
+    if real_target != 1.0:
+        return one_sided_unsupervised_loss(logits_unl, logits_gen, real_target)
+    lse_unl = torch.logsumexp(logits_unl, dim=1)
+    lse_gen = torch.logsumexp(logits_gen, dim=1)
+    return 0.5 * (-lse_unl.mean() + F.softplus(lse_unl).mean() + F.softplus(lse_gen).mean())
+
 
 def semi_supervised_losses(
     logits_lab: torch.Tensor,
     labels: torch.Tensor,
     logits_unl: torch.Tensor,
     logits_gen: torch.Tensor,
+    real_target: float = 1.0,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """(L_supervised, L_unsupervised) for K-logit discriminator outputs.
 
@@ -28,19 +45,24 @@ def semi_supervised_losses(
         logits_lab: (B_lab, K) logits of labelled real data; labels: (B_lab,) int64 in [0, K).
         logits_unl: (B_unl, K) logits of unlabelled real data.
         logits_gen: (B_gen, K) logits of generated data.
+        real_target: D's target for real data, α < 1 for one-sided label smoothing (1 = off).
 
     Returns:
         L_supervised = mean cross-entropy over the K real classes; L_unsupervised =
         −½·mean lse(unl) + ½·mean softplus(lse(unl)) + ½·mean softplus(lse(gen)).
     """
     supervised = F.cross_entropy(logits_lab, labels)
-    lse_unl = torch.logsumexp(logits_unl, dim=1)
-    lse_gen = torch.logsumexp(logits_gen, dim=1)
-    unsupervised = 0.5 * (-lse_unl.mean() + F.softplus(lse_unl).mean() + F.softplus(lse_gen).mean())
-    return supervised, unsupervised
+    return supervised, unsupervised_loss(logits_unl, logits_gen, real_target)
 
 
 def generator_minimax_loss(logits_gen: torch.Tensor) -> torch.Tensor:
     """The saturating minimax generator loss of the minibatch-discrimination scripts:
     E log(1 − D(G(z))) = −mean softplus(lse(G(z))) (REFERENCE_IMPL.md §6)."""
     return -F.softplus(torch.logsumexp(logits_gen, dim=1)).mean()
+
+
+def generator_non_saturating_loss(logits_gen: torch.Tensor) -> torch.Tensor:
+    """The non-saturating generator loss −E log D(G(z)) = mean(softplus(lse) − lse) (paper §2's
+    heuristic alternative to the minimax loss; not used by the reference scripts)."""
+    lse = torch.logsumexp(logits_gen, dim=1)
+    return (F.softplus(lse) - lse).mean()

@@ -57,7 +57,8 @@ class SemiSupervisedBatches:
     """Per-epoch streams of (labelled, unlabelled, unlabelled-for-G) batches.
 
     Args:
-        x_lab, y_lab: the labelled set, (L, ...) and (L,).
+        x_lab, y_lab: the labelled set, (L, ...) and (L,); L = 0 gives empty labelled batches
+            (an unsupervised run).
         x_unl: the unlabelled set, (N, ...).
         batch_size: examples per batch in each stream (100 in the reference).
         tile: ``"floor"`` (MNIST script) or ``"ceil"`` (CIFAR/SVHN scripts): how many
@@ -74,13 +75,14 @@ class SemiSupervisedBatches:
     ) -> None:
         if len(x_unl) < batch_size:
             raise ImprovedGANError(f"{len(x_unl)} unlabelled examples, fewer than one batch of {batch_size}")
-        if len(x_lab) == 0:
-            raise ImprovedGANError("the labelled set is empty; ask for at least one label per class")
         self.x_lab, self.y_lab, self.x_unl = x_lab, y_lab, x_unl
         self.batch_size = batch_size
         n_lab, n_unl = len(x_lab), len(x_unl)
-        self.repeats = max(1, n_unl // n_lab if tile == "floor" else -(-n_unl // n_lab))
         self.num_batches = n_unl // batch_size
+        if n_lab == 0:  # an unsupervised run: every labelled batch is empty
+            self.repeats = 0
+            return
+        self.repeats = max(1, n_unl // n_lab if tile == "floor" else -(-n_unl // n_lab))
         if self.repeats * n_lab < self.num_batches * batch_size:
             self.repeats = -(-self.num_batches * batch_size // n_lab)
 
@@ -90,7 +92,10 @@ class SemiSupervisedBatches:
     def epoch(self, generator: torch.Generator) -> Iterator[Batch]:
         """One epoch of batches; all randomness is drawn from ``generator`` (in a fixed order)."""
         n_lab, n_unl = len(self.x_lab), len(self.x_unl)
-        lab_order = torch.cat([torch.randperm(n_lab, generator=generator) for _ in range(self.repeats)])
+        lab_order = torch.cat(
+            [torch.randperm(n_lab, generator=generator) for _ in range(self.repeats)]
+            or [torch.zeros(0, dtype=torch.int64)]
+        )
         unl_order = torch.randperm(n_unl, generator=generator)
         unl2_order = torch.randperm(n_unl, generator=generator)
         b = self.batch_size

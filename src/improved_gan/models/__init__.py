@@ -1,20 +1,27 @@
 """The paper's discriminators and generators, and the layers they are built from."""
 
+from improved_gan.models.conv import ConvDiscriminator, ConvGenerator
 from improved_gan.models.layers import (
     GaussianNoise,
     L2NormalizedDense,
     ShiftOnlyBatchNorm,
+    WeightNormConv2d,
+    WeightNormConvTranspose2d,
     WeightNormDense,
     data_dependent_init,
 )
 from improved_gan.models.mnist import MnistDiscriminator, MnistGenerator
 
 __all__ = [
+    "ConvDiscriminator",
+    "ConvGenerator",
     "GaussianNoise",
     "L2NormalizedDense",
     "MnistDiscriminator",
     "MnistGenerator",
     "ShiftOnlyBatchNorm",
+    "WeightNormConv2d",
+    "WeightNormConvTranspose2d",
     "WeightNormDense",
     "data_dependent_init",
 ]

@@ -2,6 +2,9 @@
 
 * :class:`WeightNormDense`: weight normalisation (Salimans & Kingma 2016) with the reference's
   data-dependent init and *frozen* hidden-layer scales.
+* :class:`WeightNormConv2d`, :class:`WeightNormConvTranspose2d`: the same for the conv models'
+  convolutions (norm per output filter) and the generators' last deconvolution (norm per output
+  channel, PyTorch ``dim=1``), with ε = 1e-6 inside the square root as the reference's ``nn.weight_norm``.
 * :class:`L2NormalizedDense`: the MNIST generator's output layer (column-normalised weights times a
   trainable per-unit scale, no data-dependent init).
 * :class:`GaussianNoise`: additive N(0, σ²) noise in training mode.
@@ -82,6 +85,127 @@ class WeightNormDense(nn.Module):
     def extra_repr(self) -> str:
         trained = isinstance(self.scale, nn.Parameter)
         return f"{self.in_features}, {self.out_features}, train_scale={trained}, eps={self.eps}"
+
+
+class _WeightNormConvBase(nn.Module):
+    """Shared by the weight-normalised (transposed) convolutions: W = s·V/sqrt(ε + ‖V‖²) per
+    output channel, bias b, frozen ``s`` unless ``train_scale``; data-dependent init as
+    :class:`WeightNormDense` with statistics over (N, H, W) per channel (REFERENCE_IMPL.md §2.1)."""
+
+    _norm_dims: tuple[int, ...] = (1, 2, 3)
+
+    def _setup(
+        self,
+        weight_shape: tuple[int, ...],
+        out_channels: int,
+        weight_std: float,
+        train_scale: bool,
+        init_scale: float,
+        eps: float,
+    ) -> None:
+        self.out_channels = out_channels
+        self.weight_v = nn.Parameter(torch.randn(weight_shape) * weight_std)
+        self.bias = nn.Parameter(torch.zeros(out_channels))
+        scale = torch.ones(out_channels)
+        if train_scale:
+            self.scale = nn.Parameter(scale)
+        else:
+            self.register_buffer("scale", scale)
+        self.init_scale, self.eps = init_scale, eps
+        self.initializing = False
+
+    def unit_scale(self) -> torch.Tensor:
+        """s / sqrt(ε + ‖V‖²) per output channel, shape (out_channels,)."""
+        return self.scale * torch.rsqrt(self.weight_v.square().sum(dim=self._norm_dims) + self.eps)
+
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t = self._conv(x) * self.unit_scale().view(1, -1, 1, 1)
+        if not self.initializing:
+            return t + self.bias.view(1, -1, 1, 1)
+        with torch.no_grad():
+            mean = t.mean(dim=(0, 2, 3))
+            std = (t - mean.view(1, -1, 1, 1)).square().mean(dim=(0, 2, 3)).sqrt()
+            factor = self.init_scale / std
+            self.scale.mul_(factor)
+            self.bias.copy_(-mean * factor)
+            return (t - mean.view(1, -1, 1, 1)) * factor.view(1, -1, 1, 1)
+
+
+class WeightNormConv2d(_WeightNormConvBase):
+    """A weight-normalised ``Conv2d`` (weights (out, in, k, k), norm per output filter).
+
+    Args: as ``nn.Conv2d`` for the geometry; ``weight_std`` (init of V, 0.05 in the reference),
+    ``train_scale`` (False for hidden layers: frozen after the data-dependent init),
+    ``init_scale`` (``init_stdv``), ``eps`` (1e-6). Input (N, C_in, H, W) -> (N, C_out, H', W').
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        weight_std: float = 0.05,
+        train_scale: bool = False,
+        init_scale: float = 1.0,
+        eps: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        self.stride, self.padding = stride, padding
+        shape = (out_channels, in_channels, kernel_size, kernel_size)
+        self._setup(shape, out_channels, weight_std, train_scale, init_scale, eps)
+
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv2d(x, self.weight_v, stride=self.stride, padding=self.padding)
+
+    def extra_repr(self) -> str:
+        c_out, c_in, k, _ = self.weight_v.shape
+        trained = isinstance(self.scale, nn.Parameter)
+        return f"{c_in}, {c_out}, kernel_size={k}, stride={self.stride}, padding={self.padding}, train_scale={trained}"
+
+
+class WeightNormConvTranspose2d(_WeightNormConvBase):
+    """A weight-normalised ``ConvTranspose2d`` (weights (in, out, k, k), norm per *output*
+    channel, i.e. over axes (0, 2, 3) as the reference's deconvolution). The reference deconv
+    (5×5, stride 2, "half" padding) is ``kernel_size=5, stride=2, padding=2, output_padding=1``.
+    """
+
+    _norm_dims = (0, 2, 3)
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        output_padding: int = 0,
+        weight_std: float = 0.05,
+        train_scale: bool = False,
+        init_scale: float = 1.0,
+        eps: float = 1e-6,
+    ) -> None:
+        super().__init__()
+        self.stride, self.padding, self.output_padding = stride, padding, output_padding
+        shape = (in_channels, out_channels, kernel_size, kernel_size)
+        self._setup(shape, out_channels, weight_std, train_scale, init_scale, eps)
+
+    def _conv(self, x: torch.Tensor) -> torch.Tensor:
+        return F.conv_transpose2d(
+            x, self.weight_v, stride=self.stride, padding=self.padding, output_padding=self.output_padding
+        )
+
+    def extra_repr(self) -> str:
+        c_in, c_out, k, _ = self.weight_v.shape
+        trained = isinstance(self.scale, nn.Parameter)
+        return (
+            f"{c_in}, {c_out}, kernel_size={k}, stride={self.stride}, padding={self.padding}, "
+            f"output_padding={self.output_padding}, train_scale={trained}"
+        )
 
 
 @contextmanager

@@ -7,6 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from improved_gan.errors import ImprovedGANError
 from improved_gan.models.layers import (
     GaussianNoise,
     L2NormalizedDense,
@@ -14,6 +15,7 @@ from improved_gan.models.layers import (
     WeightNormDense,
     glorot_linear,
 )
+from improved_gan.techniques.virtual_batch_norm import VirtualBatchNorm1d, forward_with_reference
 
 
 class MnistDiscriminator(nn.Module):
@@ -23,6 +25,9 @@ class MnistDiscriminator(nn.Module):
 
     ``forward(x, return_features=True)`` also returns the feature-matching features: the last
     hidden layer's ReLU output *before* its noise layer, shape (N, 250).
+
+    ``minibatch``: an optional minibatch-discrimination layer between the last hidden layer (after
+    its noise) and the output layer (not in the reference MNIST model; for ablations).
     """
 
     def __init__(
@@ -33,6 +38,7 @@ class MnistDiscriminator(nn.Module):
         input_noise: float = 0.3,
         hidden_noise: float = 0.5,
         weight_std: float = 0.1,
+        minibatch: nn.Module | None = None,
     ) -> None:
         super().__init__()
         self.input_noise = GaussianNoise(input_noise)
@@ -41,7 +47,9 @@ class MnistDiscriminator(nn.Module):
             WeightNormDense(a, b, weight_std=weight_std, train_scale=False) for a, b in zip(sizes, sizes[1:])
         )
         self.noise = nn.ModuleList(GaussianNoise(hidden_noise) for _ in hidden)
-        self.output = WeightNormDense(sizes[-1], num_classes, weight_std=weight_std, train_scale=True)
+        self.minibatch = minibatch
+        out_in = minibatch.out_features if minibatch is not None else sizes[-1]
+        self.output = WeightNormDense(out_in, num_classes, weight_std=weight_std, train_scale=True)
 
     def features(self, x: torch.Tensor) -> torch.Tensor:
         """The feature-matching features alone (skips the last noise layer and the output layer)."""
@@ -58,30 +66,53 @@ class MnistDiscriminator(nn.Module):
         for layer, noise in zip(self.hidden, self.noise):
             features = F.relu(layer(h))
             h = noise(features)
+        if self.minibatch is not None:
+            h = self.minibatch(h)
         logits = self.output(h)
         return (logits, features) if return_features else logits
 
 
 class MnistGenerator(nn.Module):
     """z ~ Uniform(0, 1)^100 -> dense 500 -> shift-only BN -> softplus -> dense 500 -> BN ->
-    softplus -> column-normalised dense 784 -> sigmoid; output (N, 784) in (0, 1)."""
+    softplus -> column-normalised dense 784 -> sigmoid; output (N, 784) in (0, 1).
 
-    def __init__(self, noise_dim: int = 100, hidden: int = 500, out_features: int = 784) -> None:
+    ``norm="vbn"`` replaces both batch norms by shift-only virtual batch norm with a fixed
+    reference batch of ``reference_size`` noise vectors (the buffer ``reference_noise``).
+    """
+
+    def __init__(
+        self,
+        noise_dim: int = 100,
+        hidden: int = 500,
+        out_features: int = 784,
+        norm: str = "bn",
+        reference_size: int = 100,
+    ) -> None:
         super().__init__()
-        self.noise_dim = noise_dim
+        if norm not in ("bn", "vbn"):
+            raise ImprovedGANError(f"unknown generator norm {norm!r}; use 'bn' or 'vbn'")
+        self.noise_dim, self.norm = noise_dim, norm
+
+        def bn(n: int) -> nn.Module:
+            return ShiftOnlyBatchNorm(n) if norm == "bn" else VirtualBatchNorm1d(n, scale=False)
+
         self.net = nn.Sequential(
             glorot_linear(noise_dim, hidden),
-            ShiftOnlyBatchNorm(hidden),
+            bn(hidden),
             nn.Softplus(),
             glorot_linear(hidden, hidden),
-            ShiftOnlyBatchNorm(hidden),
+            bn(hidden),
             nn.Softplus(),
             L2NormalizedDense(hidden, out_features),
             nn.Sigmoid(),
         )
+        if norm == "vbn":
+            self.register_buffer("reference_noise", torch.rand(reference_size, noise_dim))
 
     def sample_noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
         return torch.rand(n, self.noise_dim, generator=generator, device=device)
 
     def forward(self, z: torch.Tensor) -> torch.Tensor:
+        if self.norm == "vbn":
+            return forward_with_reference(self.net, self.reference_noise, z)
         return self.net(z)

@@ -3,7 +3,8 @@
 The generator matches the batch means of an intermediate discriminator layer f. The reference
 code averages over units instead of summing (REFERENCE_IMPL.md §0.4): the MNIST script takes the
 mean *squared* difference of batch means (``norm="l2"``), the CIFAR/SVHN scripts the mean
-*absolute* difference (``norm="l1"``).
+*absolute* difference (``norm="l1"``). f is the model's own feature layer (``D.features(x)``) or
+any named layer through :class:`FeatureExtractor`.
 """
 
 from __future__ import annotations
@@ -36,3 +37,52 @@ def feature_matching_loss(
     if norm == "l1":
         return diff.abs().mean()
     raise ImprovedGANError(f"unknown feature-matching norm {norm!r}; use 'l2' or 'l1'")
+
+
+class _Stop(Exception):
+    def __init__(self, value: torch.Tensor) -> None:
+        self.value = value
+
+
+class FeatureExtractor:
+    """Features f(x) from any named layer of a discriminator, via a forward hook.
+
+    ``FeatureExtractor(D, "hidden.4")`` names a submodule as in ``D.named_modules()``; its output is
+    the feature. ``extractor(x)`` runs ``D`` and returns ``(D(x), f(x))``; ``extractor.features(x)``
+    stops the forward pass at that layer and returns f(x) alone (the layers after it never run).
+    """
+
+    def __init__(self, model: torch.nn.Module, layer: str) -> None:
+        modules = dict(model.named_modules())
+        if not layer or layer not in modules:
+            names = ", ".join(n for n in modules if n) or "none"
+            raise ImprovedGANError(f"{type(model).__name__} has no layer {layer!r}; its layers: {names}")
+        self.model, self.layer, self.module = model, layer, modules[layer]
+
+    def __call__(self, *args, **kwargs):
+        captured: list[torch.Tensor] = []
+
+        def hook(module, inputs, output):
+            captured.append(output)
+
+        handle = self.module.register_forward_hook(hook)
+        try:
+            output = self.model(*args, **kwargs)
+        finally:
+            handle.remove()
+        if not captured:
+            raise ImprovedGANError(f"layer {self.layer!r} did not run in the forward pass")
+        return output, captured[-1]
+
+    def features(self, *args, **kwargs) -> torch.Tensor:
+        def hook(module, inputs, output):
+            raise _Stop(output)
+
+        handle = self.module.register_forward_hook(hook)
+        try:
+            self.model(*args, **kwargs)
+        except _Stop as stop:
+            return stop.value
+        finally:
+            handle.remove()
+        raise ImprovedGANError(f"layer {self.layer!r} did not run in the forward pass")

@@ -24,6 +24,9 @@ def _train(args: argparse.Namespace) -> int:
     config = load_config(args.config, overrides, args.set)
     run_dir = train(config, resume=args.resume, progress=not args.quiet)
     last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    if "test_errors" not in last:  # an unsupervised run
+        print(f"{run_dir}: epoch {last['epoch']}, unsupervised; details in {run_dir / 'metrics.jsonl'}")
+        return 0
     print(
         f"{run_dir}: epoch {last['epoch']}, test errors {last['test_errors']} "
         f"({100 * last['test_error']:.2f}%); details in {run_dir / 'metrics.jsonl'}"

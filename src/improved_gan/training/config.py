@@ -25,15 +25,42 @@ class EMAConfig(BaseModel):
     bias_correction: bool = True
 
 
+class TechniquesConfig(BaseModel):
+    """Switches for the paper's techniques (§3), all off by default (feature matching is chosen
+    with ``generator_loss``). Minibatch discrimination and VBN statistics are per process."""
+
+    model_config = ConfigDict(extra="forbid")
+    minibatch_discrimination: bool = False
+    minibatch_kernels: int = 100
+    minibatch_kernel_dim: int = 5
+    minibatch_weight_std: float = 0.05
+    historical_averaging: float = 0.0  # weight λ on ‖θ − θ̄‖² for both players; 0 = off
+    label_smoothing: float = 1.0  # one-sided: D's target for real data; 1 = off
+    vbn: bool = False  # G normalises with virtual batch norm (reference batch = one batch of noise)
+
+
+class ConvConfig(BaseModel):
+    """Widths and regularisers of the conv models (``model: mnist-conv``; REFERENCE_IMPL.md §6–7)."""
+
+    model_config = ConfigDict(extra="forbid")
+    d_widths: tuple[int, int] = (96, 192)
+    g_widths: tuple[int, int, int] = (512, 256, 128)
+    lrelu_slope: float = 0.2
+    input_noise: float = 0.2
+    input_dropout: float = 0.0
+    dropout: float = 0.5
+
+
 class TrainConfig(BaseModel):
-    """Everything that defines a semi-supervised training run."""
+    """Everything that defines a semi-supervised (or, with ``labels: 0``, unsupervised) run."""
 
     model_config = ConfigDict(extra="forbid")
 
     preset: str = "custom"
     dataset: Literal["mnist", "fashion-mnist"] = "mnist"
     data_dir: str | None = None
-    model: Literal["mnist-mlp"] = "mnist-mlp"
+    model: Literal["mnist-mlp", "mnist-conv"] = "mnist-mlp"
+    conv: ConvConfig = ConvConfig()
     labels: int = 100
     seed: int = 1
     seed_data: int | None = None
@@ -45,8 +72,11 @@ class TrainConfig(BaseModel):
     betas: tuple[float, float] = (0.5, 0.999)
     adam_eps: float = 1e-8
     unlabeled_weight: float = 1.0
-    generator_loss: Literal["feature_matching"] = "feature_matching"
+    generator_loss: Literal["feature_matching", "minimax", "non_saturating"] = "feature_matching"
     feature_matching_norm: Literal["l2", "l1"] = "l2"
+    feature_matching_layer: str | None = None
+    g_steps: int = 1
+    techniques: TechniquesConfig = TechniquesConfig()
     init_examples: int = 500
     label_tiling: Literal["floor", "ceil"] = "floor"
     ema: EMAConfig = EMAConfig()
@@ -64,12 +94,14 @@ class TrainConfig(BaseModel):
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         k = NUM_CLASSES[self.dataset]
-        if self.labels <= 0 or self.labels % k:
-            raise ValueError(f"labels must be a positive multiple of {k} (class-balanced), got {self.labels}")
+        if self.labels < 0 or self.labels % k:
+            raise ValueError(
+                f"labels must be a multiple of {k} (class-balanced; 0 = unsupervised), got {self.labels}"
+            )
         n_train = min(TRAIN_SIZE[self.dataset], self.max_train_examples or TRAIN_SIZE[self.dataset])
         if self.labels > n_train:
             raise ValueError(f"labels ({self.labels}) exceeds the {n_train} training examples")
-        for name in ("epochs", "batch_size", "init_examples"):
+        for name in ("epochs", "batch_size", "init_examples", "g_steps"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
         if self.batch_size > n_train:
@@ -78,6 +110,19 @@ class TrainConfig(BaseModel):
             raise ValueError(f"lr must be positive, got {self.lr}")
         if not (0 <= self.betas[0] < 1 and 0 <= self.betas[1] < 1):
             raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
+        t = self.techniques
+        if not 0 < t.label_smoothing <= 1:
+            raise ValueError(
+                f"techniques.label_smoothing (real target α) must lie in (0, 1], got {t.label_smoothing}"
+            )
+        if t.historical_averaging < 0:
+            raise ValueError(f"techniques.historical_averaging must be ≥ 0, got {t.historical_averaging}")
+        if min(t.minibatch_kernels, t.minibatch_kernel_dim) <= 0 or t.minibatch_weight_std <= 0:
+            raise ValueError(
+                "techniques.minibatch_kernels, minibatch_kernel_dim, minibatch_weight_std must be positive"
+            )
+        if min(*self.conv.d_widths, *self.conv.g_widths) <= 0:
+            raise ValueError("conv widths must be positive")
         if not 0 < self.ema.decay < 1:
             raise ValueError(f"ema.decay must lie in (0, 1), got {self.ema.decay}")
         if self.lr_decay_start is not None:
@@ -89,6 +134,15 @@ class TrainConfig(BaseModel):
     @property
     def labels_per_class(self) -> int:
         return self.labels // NUM_CLASSES[self.dataset]
+
+    @property
+    def supervised(self) -> bool:
+        return self.labels > 0
+
+    @property
+    def num_logits(self) -> int:
+        """K: the number of classes, or 1 for an unsupervised run (then D(x) = σ(l(x)))."""
+        return NUM_CLASSES[self.dataset] if self.supervised else 1
 
     @property
     def data_seed(self) -> int:
@@ -166,10 +220,28 @@ def validate_config(data: dict[str, Any], source: str = "config") -> TrainConfig
         raise ImprovedGANError(f"invalid {source}: " + "; ".join(problems)) from None
 
 
+def _resolve_base(data: dict[str, Any], source: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:
+    """A config may start from a preset: ``base: mnist-mbd`` then only the keys that differ."""
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str) or not (PRESET_DIR / f"{base}.yaml").is_file():
+        raise ImprovedGANError(
+            f"{source}: base {base!r} is not a preset; choose one of {', '.join(preset_names())}"
+        )
+    if base in seen:
+        raise ImprovedGANError(
+            f"{source}: presets inherit from each other in a loop ({' -> '.join((*seen, base))})"
+        )
+    parent = _resolve_base(_read_yaml(PRESET_DIR / f"{base}.yaml"), f"preset {base}", (*seen, base))
+    return _merge(parent, data)
+
+
 def load_config(
     name_or_path: str, overrides: dict[str, Any] | None = None, set_items: list[str] | None = None
 ) -> TrainConfig:
-    """A preset name (``mnist-fm``) or a YAML file, then ``overrides``, then ``--set`` items."""
+    """A preset name (``mnist-fm``) or a YAML file, then ``overrides``, then ``--set`` items.
+    A preset or file with ``base: <preset>`` starts from that preset."""
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.is_file():
         if not path.is_file():
@@ -181,6 +253,7 @@ def load_config(
         raise ImprovedGANError(
             f"unknown preset {name_or_path!r}; choose one of {', '.join(preset_names())} or give a YAML file"
         )
+    data = _resolve_base(data, source, (name_or_path,))
     data = _merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
     data = _merge(data, parse_set_overrides(set_items or []))
     return validate_config(data, source)

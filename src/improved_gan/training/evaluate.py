@@ -12,7 +12,14 @@ from improved_gan.errors import ImprovedGANError
 from improved_gan.training.checkpoint import load_checkpoint, unprefixed
 from improved_gan.training.config import TrainConfig, validate_config
 from improved_gan.training.images import to_uint8_images
-from improved_gan.training.trainer import CHECKPOINT, build_models, load_split, predict_logits
+from improved_gan.training.trainer import (
+    CHECKPOINT,
+    build_models,
+    data_range,
+    load_split,
+    predict_logits,
+    test_batch_size,
+)
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
@@ -49,10 +56,12 @@ def run_test_logits(
 ) -> tuple[torch.Tensor, torch.Tensor, int]:
     """(logits (N, K), labels (N,), epoch) of the run's D on its dataset's test split."""
     config, D, _, epoch = load_run_models(run_dir, use_ema)
+    if not config.supervised:
+        raise ImprovedGANError(f"{run_dir} is an unsupervised run (labels: 0); its D has no test error")
     if data_dir is not None:
         config = config.model_copy(update={"data_dir": data_dir})
     x_test, y_test = load_split(config, "test")
-    return predict_logits(D, x_test), y_test, epoch
+    return predict_logits(D, x_test, test_batch_size(D, config)), y_test, epoch
 
 
 def evaluate_run(run_dir: str | Path, use_ema: bool = True, data_dir: str | None = None) -> dict[str, float]:
@@ -68,11 +77,11 @@ def sample_from_run(run_dir: str | Path, n: int, seed: int = 0, batch_size: int 
     ``batch_size`` (the generator's batch norm uses batch statistics, as in the reference)."""
     if n <= 0:
         raise ImprovedGANError(f"number of samples must be positive, got {n}")
-    _, _, G, _ = load_run_models(run_dir, use_ema=False)
+    config, _, G, _ = load_run_models(run_dir, use_ema=False)
     G.train()
     rng = torch.Generator().manual_seed(seed)
     chunks = []
     for start in range(0, n, batch_size):
         z = G.sample_noise(batch_size, generator=rng)
-        chunks.append(to_uint8_images(G(z))[: n - start])
+        chunks.append(to_uint8_images(G(z), value_range=data_range(config))[: n - start])
     return np.concatenate(chunks)

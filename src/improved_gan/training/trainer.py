@@ -1,10 +1,17 @@
-"""The semi-supervised GAN training loop of the reference scripts (paper §5, REFERENCE_IMPL.md §2–3).
+"""The GAN training loop of the reference scripts (paper §3 and §5, REFERENCE_IMPL.md §2–3, §6).
 
 One iteration = one D step on three batches (labelled, unlabelled, freshly generated) with
-L_supervised + w·L_unsupervised, then one G step with feature matching. A run directory holds the
-resolved ``config.yaml``, ``metrics.jsonl`` (one line per epoch), TensorBoard events under
-``tb/``, sample grids under ``samples/`` and ``checkpoints/last.safetensors`` (atomic, no pickle).
-``resume=True`` continues bit-for-bit on the CPU.
+L_supervised + w·L_unsupervised, then ``g_steps`` G steps (feature matching, or the minimax /
+non-saturating loss). The paper's techniques are switched on in ``config.techniques``:
+minibatch discrimination (D then sees real and generated data in separate forward passes),
+historical averaging (a penalty on both players, its running means in the checkpoint), one-sided
+label smoothing, and virtual batch norm in G (its reference noise is a buffer of G, so it is in
+the checkpoint too). ``labels: 0`` trains an unsupervised GAN (D has one logit, D = σ(l)).
+
+A run directory holds the resolved ``config.yaml``, ``metrics.jsonl`` (one line per epoch),
+TensorBoard events under ``tb/``, sample grids under ``samples/`` and
+``checkpoints/last.safetensors`` (atomic, no pickle). ``resume=True`` continues bit-for-bit on
+the CPU.
 """
 
 from __future__ import annotations
@@ -23,9 +30,26 @@ from tqdm.auto import tqdm
 from improved_gan.data import SemiSupervisedBatches, balanced_labelled_subset, load_idx_dataset
 from improved_gan.data.ssl_batches import data_permutation
 from improved_gan.errors import ImprovedGANError
-from improved_gan.losses import semi_supervised_losses
-from improved_gan.models import MnistDiscriminator, MnistGenerator, data_dependent_init
-from improved_gan.techniques import feature_matching_loss
+from improved_gan.losses import (
+    generator_minimax_loss,
+    generator_non_saturating_loss,
+    semi_supervised_losses,
+    unsupervised_loss,
+)
+from improved_gan.models import (
+    ConvDiscriminator,
+    ConvGenerator,
+    MnistDiscriminator,
+    MnistGenerator,
+    data_dependent_init,
+)
+from improved_gan.techniques import (
+    FeatureExtractor,
+    HistoricalAveraging,
+    MinibatchDiscrimination,
+    feature_matching_loss,
+    has_cross_example_layers,
+)
 from improved_gan.training.checkpoint import (
     load_checkpoint,
     load_optimizer_tensors,
@@ -51,20 +75,59 @@ def resolve_device(name: str) -> torch.device:
     return torch.device(name)
 
 
-def build_models(config: TrainConfig) -> tuple[nn.Module, MnistGenerator]:
-    """D and G for ``config.model`` (drawing their initial weights from the global torch RNG)."""
+def _minibatch_layer(config: TrainConfig, in_features: int) -> MinibatchDiscrimination | None:
+    t = config.techniques
+    if not t.minibatch_discrimination:
+        return None
+    return MinibatchDiscrimination(
+        in_features, t.minibatch_kernels, t.minibatch_kernel_dim, t.minibatch_weight_std
+    )
+
+
+def build_models(config: TrainConfig) -> tuple[nn.Module, nn.Module]:
+    """D and G for ``config.model`` and ``config.techniques`` (drawing their initial weights
+    from the global torch RNG). G has ``sample_noise(n, generator, device)``."""
+    norm = "vbn" if config.techniques.vbn else "bn"
     if config.model == "mnist-mlp":
-        return MnistDiscriminator(), MnistGenerator()
+        D = MnistDiscriminator(num_classes=config.num_logits, minibatch=_minibatch_layer(config, 250))
+        return D, MnistGenerator(norm=norm, reference_size=config.batch_size)
+    if config.model == "mnist-conv":
+        c = config.conv
+        D = ConvDiscriminator(
+            in_channels=1,
+            image_size=28,
+            widths=c.d_widths,
+            num_classes=config.num_logits,
+            first_padding=3,
+            input_noise=c.input_noise,
+            input_dropout=c.input_dropout,
+            dropout=c.dropout,
+            lrelu_slope=c.lrelu_slope,
+            minibatch=_minibatch_layer(config, c.d_widths[1]),
+        )
+        G = ConvGenerator(
+            widths=c.g_widths, out_channels=1, image_size=28, norm=norm, reference_size=config.batch_size
+        )
+        return D, G
     raise ImprovedGANError(f"unknown model {config.model!r}")
 
 
+def data_range(config: TrainConfig) -> tuple[float, float]:
+    """The value range of real and generated images: [0, 1] for the MNIST MLP (sigmoid G), [−1, 1]
+    for the conv models (tanh G)."""
+    return (0.0, 1.0) if config.model == "mnist-mlp" else (-1.0, 1.0)
+
+
 def load_split(config: TrainConfig, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """A dataset split as float32 (N, 784) in [0, 1] and int64 labels."""
+    """A dataset split as float32 (N, 784) in :func:`data_range` and int64 labels."""
     images, labels = load_idx_dataset(config.dataset, split, config.data_dir)
     limit = config.max_train_examples if split == "train" else config.max_test_examples
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
     x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
+    lo, hi = data_range(config)
+    if (lo, hi) != (0.0, 1.0):
+        x = x * (hi - lo) + lo
     return x, torch.from_numpy(labels)
 
 
@@ -73,12 +136,14 @@ class TrainingState:
     """Everything that changes during training and is saved in a checkpoint."""
 
     D: nn.Module
-    G: MnistGenerator
+    G: nn.Module
     opt_d: ReferenceAdam
     opt_g: ReferenceAdam
     ema: ParameterEMA | None
     data_rng: torch.Generator
     epoch: int = 0
+    ha_d: HistoricalAveraging | None = None
+    ha_g: HistoricalAveraging | None = None
 
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {**prefixed("D", self.D.state_dict()), **prefixed("G", self.G.state_dict())}
@@ -86,6 +151,9 @@ class TrainingState:
         out.update(prefixed("opt_g", optimizer_tensors(self.opt_g)))
         if self.ema is not None:
             out.update(prefixed("ema", self.ema.state_dict()))
+        if self.ha_d is not None and self.ha_g is not None:
+            out.update(prefixed("ha_d", self.ha_d.state_dict()))
+            out.update(prefixed("ha_g", self.ha_g.state_dict()))
         out["rng.torch"] = torch.get_rng_state()
         out["rng.data"] = self.data_rng.get_state()
         return out
@@ -97,13 +165,19 @@ class TrainingState:
         load_optimizer_tensors(self.opt_g, unprefixed("opt_g", tensors))
         if self.ema is not None:
             self.ema.load_state_dict(unprefixed("ema", tensors))
+        if self.ha_d is not None and self.ha_g is not None:
+            self.ha_d.load_state_dict(unprefixed("ha_d", tensors))
+            self.ha_g.load_state_dict(unprefixed("ha_g", tensors))
         torch.set_rng_state(tensors["rng.torch"])
         self.data_rng.set_state(tensors["rng.data"])
         self.epoch = int(metadata["epoch"])
 
 
 def build_state(config: TrainConfig, device: torch.device, x_train: torch.Tensor) -> TrainingState:
-    """Fresh models (seeded), their data-dependent init, optimizers and EMA."""
+    """Fresh models (seeded), their data-dependent init, optimizers, EMA and historical averages.
+
+    D is initialised on ``init_examples`` training images (and its minibatch layer with them);
+    a G with data-initialised layers (the conv G's last deconv) on one batch of noise."""
     torch.manual_seed(config.seed)
     D, G = build_models(config)
     D, G = D.to(device), G.to(device)
@@ -111,18 +185,37 @@ def build_state(config: TrainConfig, device: torch.device, x_train: torch.Tensor
     D.train()
     with torch.no_grad(), data_dependent_init(D):
         D(x_train[init_idx].to(device))
-    opt_d = ReferenceAdam(
-        [p for p in D.parameters() if p.requires_grad], config.lr, config.betas, config.adam_eps
-    )
+    if any(hasattr(m, "initializing") for m in G.modules()):
+        G.train()
+        with torch.no_grad(), data_dependent_init(G):
+            G(G.sample_noise(config.batch_size, device=device))
+    d_params = [p for p in D.parameters() if p.requires_grad]
+    opt_d = ReferenceAdam(d_params, config.lr, config.betas, config.adam_eps)
     opt_g = ReferenceAdam(G.parameters(), config.lr, config.betas, config.adam_eps)
     ema = ParameterEMA(D, config.ema.decay, config.ema.bias_correction) if config.ema.enabled else None
     data_rng = torch.Generator().manual_seed(config.seed + _DATA_SEED_OFFSET)
-    return TrainingState(D, G, opt_d, opt_g, ema, data_rng)
+    ha_d = ha_g = None
+    if config.techniques.historical_averaging > 0:
+        ha_d = HistoricalAveraging(d_params, config.techniques.historical_averaging)
+        ha_g = HistoricalAveraging(list(G.parameters()), config.techniques.historical_averaging)
+        ha_d.update()  # the initial parameters are the first entry of each history
+        ha_g.update()
+    return TrainingState(D, G, opt_d, opt_g, ema, data_rng, ha_d=ha_d, ha_g=ha_g)
+
+
+def test_batch_size(D: nn.Module, config: TrainConfig | None = None) -> int:
+    """Examples per test forward pass: 1000, or the training batch size when D has cross-example
+    layers (minibatch features depend on the batch, so test batches match training's, as the
+    reference does)."""
+    if has_cross_example_layers(D):
+        return config.batch_size if config is not None else 100
+    return 1000
 
 
 @torch.no_grad()
 def predict_logits(D: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
-    """D's logits in eval mode (no noise), (N, K)."""
+    """D's logits in eval mode (no noise), (N, K). With minibatch discrimination the logits of
+    an example depend on the other examples of its batch of ``batch_size``."""
     was_training = D.training
     D.eval()
     device = next(D.parameters()).device
@@ -131,17 +224,38 @@ def predict_logits(D: nn.Module, x: torch.Tensor, batch_size: int = 1000) -> tor
     return out
 
 
-def test_logits(state: TrainingState, x_test: torch.Tensor) -> torch.Tensor:
+def test_logits(state: TrainingState, x_test: torch.Tensor, batch_size: int = 1000) -> torch.Tensor:
     """Test logits with the EMA weights when enabled (the reference's test function)."""
     if state.ema is None:
-        return predict_logits(state.D, x_test)
+        return predict_logits(state.D, x_test, batch_size)
     with state.ema.swapped_in():
-        return predict_logits(state.D, x_test)
+        return predict_logits(state.D, x_test, batch_size)
 
 
 def _set_d_grad(D: nn.Module, flag: bool) -> None:
     for p in D.parameters():
         p.requires_grad_(flag)
+
+
+def _feature_function(D: nn.Module, config: TrainConfig):
+    """f(x) for feature matching: D's own ``features`` or the named layer's output."""
+    if config.feature_matching_layer is None:
+        return D.features
+    return FeatureExtractor(D, config.feature_matching_layer).features
+
+
+def _discriminator_logits(
+    D: nn.Module, x_lab: torch.Tensor, x_unl: torch.Tensor, x_gen: torch.Tensor, separate: bool
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(logits_lab, logits_unl, logits_gen). Without cross-example layers one forward pass over
+    the concatenation equals three passes; with them (minibatch discrimination) the batches go
+    through D separately, as the paper requires. An empty labelled batch is not run."""
+    x_gen = x_gen.reshape(len(x_gen), *x_unl.shape[1:])  # a conv G's images, flattened like the data
+    if not separate:
+        logits = D(torch.cat([x_lab, x_unl, x_gen]))
+        return logits.split([len(x_lab), len(x_unl), len(x_gen)])
+    l_lab = D(x_lab) if len(x_lab) else x_lab.new_zeros(0, 0)
+    return l_lab, D(x_unl), D(x_gen)
 
 
 def train_epoch(
@@ -151,7 +265,8 @@ def train_epoch(
     device: torch.device,
     progress: bool,
 ) -> dict[str, float]:
-    """One epoch of D and G steps; returns mean losses and the labelled-batch train error."""
+    """One epoch of D and G steps; returns mean losses and (with labels) the labelled-batch
+    train error."""
     D, G = state.D, state.G
     D.train()
     G.train()
@@ -160,6 +275,9 @@ def train_epoch(
         for group in opt.param_groups:
             group["lr"] = lr
     d_params = [p for p in D.parameters() if p.requires_grad]
+    separate = has_cross_example_layers(D)
+    features = _feature_function(D, config)
+    alpha = config.techniques.label_smoothing
     sums = torch.zeros(4, dtype=torch.float64)
     bar = tqdm(
         batches.epoch(state.data_rng),
@@ -172,46 +290,64 @@ def train_epoch(
     for batch in bar:
         x_lab, y_lab = batch.x_lab.to(device), batch.y_lab.to(device)
         x_unl, x_unl2 = batch.x_unl.to(device), batch.x_unl2.to(device)
-        b_lab, b_unl = len(x_lab), len(x_unl)
-        # D step: labelled, unlabelled and generated batches. D has no cross-example layer, so one
-        # forward pass over the concatenation equals three separate passes.
+        # D step: labelled, unlabelled and generated batches.
         with torch.no_grad():
             x_gen = G(G.sample_noise(config.batch_size, device=device))
-        logits = D(torch.cat([x_lab, x_unl, x_gen]))
-        l_lab, l_unl, l_gen = logits.split([b_lab, b_unl, len(x_gen)])
-        loss_sup, loss_unsup = semi_supervised_losses(l_lab, y_lab, l_unl, l_gen)
+        l_lab, l_unl, l_gen = _discriminator_logits(D, x_lab, x_unl, x_gen, separate)
+        if config.supervised:
+            loss_sup, loss_unsup = semi_supervised_losses(l_lab, y_lab, l_unl, l_gen, alpha)
+        else:
+            loss_sup, loss_unsup = torch.zeros((), device=device), unsupervised_loss(l_unl, l_gen, alpha)
         loss_d = loss_sup + config.unlabeled_weight * loss_unsup
+        if state.ha_d is not None:
+            loss_d = loss_d + state.ha_d.penalty()
         state.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
         if state.ema is not None:
             state.ema.update()  # the reference averages the parameters from before this step
         state.opt_d.step()
-        # G step: feature matching against a second unlabelled batch; D's weights get no gradient.
+        if state.ha_d is not None:
+            state.ha_d.update()
+        # G steps; D's weights get no gradient.
         _set_d_grad(D, False)
-        with torch.no_grad():
-            f_real = D.features(x_unl2)
-        f_fake = D.features(G(G.sample_noise(config.batch_size, device=device)))
-        loss_g = feature_matching_loss(f_real, f_fake, config.feature_matching_norm)
-        state.opt_g.zero_grad(set_to_none=True)
-        loss_g.backward()
-        state.opt_g.step()
+        for _ in range(config.g_steps):
+            if config.generator_loss == "feature_matching":
+                with torch.no_grad():
+                    f_real = features(x_unl2)
+                f_fake = features(G(G.sample_noise(config.batch_size, device=device)))
+                loss_g = feature_matching_loss(f_real, f_fake, config.feature_matching_norm)
+            else:
+                logits_fake = D(G(G.sample_noise(config.batch_size, device=device)))
+                if config.generator_loss == "minimax":
+                    loss_g = generator_minimax_loss(logits_fake)
+                else:
+                    loss_g = generator_non_saturating_loss(logits_fake)
+            total_g = loss_g if state.ha_g is None else loss_g + state.ha_g.penalty()
+            state.opt_g.zero_grad(set_to_none=True)
+            total_g.backward()
+            state.opt_g.step()
+            if state.ha_g is not None:
+                state.ha_g.update()
         for p in d_params:
             p.requires_grad_(True)
         with torch.no_grad():
-            err = (l_lab.argmax(1) != y_lab).float().mean()
-            sums += torch.stack([loss_sup, loss_unsup, loss_g, err]).double().cpu()
+            err = (l_lab.argmax(1) != y_lab).float().mean() if config.supervised else torch.zeros(())
+            sums += torch.stack([loss_sup, loss_unsup, loss_g, err.to(loss_g.device)]).double().cpu()
         n += 1
         if progress and n % 50 == 0:
             s = sums / n
             bar.set_postfix(sup=f"{s[0]:.3f}", unsup=f"{s[1]:.3f}", gen=f"{s[2]:.3f}", err=f"{s[3]:.3f}")
     means = (sums / max(n, 1)).tolist()
-    return {
+    record = {
         "lr": lr,
         "loss_supervised": means[0],
         "loss_unsupervised": means[1],
         "loss_generator": means[2],
         "train_error": means[3],
     }
+    if not config.supervised:
+        del record["loss_supervised"], record["train_error"]
+    return record
 
 
 def _truncate_metrics(path: Path, last_epoch: int) -> None:
@@ -277,13 +413,17 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
 
     x_train, y_train = load_split(config, "train")
     x_test, y_test = load_split(config, "test")
-    lab_idx = torch.from_numpy(
-        balanced_labelled_subset(y_train.numpy(), config.labels_per_class, config.data_seed)
-    )
+    if config.supervised:
+        lab_idx = torch.from_numpy(
+            balanced_labelled_subset(y_train.numpy(), config.labels_per_class, config.data_seed)
+        )
+    else:
+        lab_idx = torch.zeros(0, dtype=torch.int64)
     batches = SemiSupervisedBatches(
         x_train[lab_idx], y_train[lab_idx], x_train, config.batch_size, tile=config.label_tiling
     )
     state = build_state(config, device, x_train)
+    eval_batch = test_batch_size(state.D, config)
     metrics_path = run_dir / "metrics.jsonl"
     if resume and (run_dir / CHECKPOINT).exists():
         state.load(*load_checkpoint(run_dir / CHECKPOINT))
@@ -304,18 +444,17 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
         record = train_epoch(state, batches, config, device, progress)
         train_seconds = time.perf_counter() - start
         state.epoch += 1
-        logits = test_logits(state, x_test)
-        errors = int((logits.argmax(1) != y_test).sum())
-        raw = {}
-        if state.ema is not None:  # also report the raw weights, which lead the average early on
-            raw_errors = int((predict_logits(state.D, x_test).argmax(1) != y_test).sum())
-            raw = {"test_errors_raw": raw_errors, "test_error_raw": raw_errors / len(y_test)}
+        tested = {}
+        if config.supervised:
+            errors = int((test_logits(state, x_test, eval_batch).argmax(1) != y_test).sum())
+            tested = {"test_errors": errors, "test_error": errors / len(y_test)}
+            if state.ema is not None:  # also report the raw weights, which lead the average early on
+                raw = int((predict_logits(state.D, x_test, eval_batch).argmax(1) != y_test).sum())
+                tested.update({"test_errors_raw": raw, "test_error_raw": raw / len(y_test)})
         record = {
             "epoch": state.epoch,
             **record,
-            "test_errors": errors,
-            "test_error": errors / len(y_test),
-            **raw,
+            **tested,
             "seconds": train_seconds,
             "eval_seconds": time.perf_counter() - start - train_seconds,
         }
@@ -335,9 +474,20 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
             writer.flush()
         if config.sample_grid:
             with torch.no_grad():
-                samples = to_uint8_images(state.G(fixed_noise))
+                samples = to_uint8_images(state.G(fixed_noise), value_range=data_range(config))
             save_grid(samples, run_dir / "samples" / f"epoch_{state.epoch:04d}.png", rows=10)
         save_checkpoint(run_dir / CHECKPOINT, state.tensors(), {"epoch": str(state.epoch)})
+        if not config.supervised:
+            epochs.set_postfix(
+                unsup=f"{record['loss_unsupervised']:.3f}", gen=f"{record['loss_generator']:.3f}"
+            )
+            if progress:
+                tqdm.write(
+                    f"epoch {state.epoch}: losses unsup {record['loss_unsupervised']:.4f} "
+                    f"gen {record['loss_generator']:.4f}, {train_seconds:.1f} s"
+                )
+            continue
+        errors = tested["test_errors"]
         epochs.set_postfix(test_errors=errors, train_err=f"{record['train_error']:.3f}")
         if not progress:
             continue
