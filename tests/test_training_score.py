@@ -4,6 +4,7 @@ cached, skipped with one warning when not, and never changing what is trained.""
 import json
 import warnings
 
+import numpy as np
 import torch
 from conftest import tiny_config
 from test_scoring import _one_thread, cache_random_classifier  # noqa: F401  (fixture and helper)
@@ -34,3 +35,24 @@ def test_trainer_logs_the_dataset_score_without_changing_training(tmp_path):
     assert records[1]["dataset_score"] >= 1.0 and records[1]["dataset_fid"] >= 0
     a, b = load_checkpoint(plain / CHECKPOINT)[0], load_checkpoint(scored / CHECKPOINT)[0]
     assert all(torch.equal(a[k], b[k]) for k in a if k.startswith(("G.", "D.")))
+
+
+def test_sample_generator_maps_the_generator_output_range_to_uint8() -> None:
+    """A tanh generator's 0 is mid-grey; a sigmoid generator's 0 is black."""
+    from improved_gan.metrics.training_hook import sample_generator
+
+    class Zero(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(()))
+
+        def sample_noise(self, n: int, generator=None) -> torch.Tensor:
+            return torch.rand(n, 3, generator=generator)
+
+        def forward(self, z: torch.Tensor) -> torch.Tensor:
+            return torch.zeros(z.shape[0], 784) * self.w
+
+    tanh = sample_generator(Zero(), 7, value_range=(-1.0, 1.0), batch_size=5)
+    sigmoid = sample_generator(Zero(), 7, batch_size=5)
+    assert tanh.shape == sigmoid.shape == (7, 28, 28) and tanh.dtype == np.uint8
+    assert (tanh == 128).all() and (sigmoid == 0).all()

@@ -23,9 +23,16 @@ _reference_cache: dict[tuple[str, str, str | None, int], dict] = {}
 
 
 @torch.no_grad()
-def sample_generator(G: torch.nn.Module, n: int, seed: int = 0, batch_size: int = 100) -> np.ndarray:
+def sample_generator(
+    G: torch.nn.Module,
+    n: int,
+    seed: int = 0,
+    batch_size: int = 100,
+    value_range: tuple[float, float] = (0.0, 1.0),
+) -> np.ndarray:
     """``n`` samples of ``G`` as uint8 (N, 28, 28), from a copy of G in training mode (batch
-    statistics, as the reference samples), in batches of ``batch_size`` with seeded noise."""
+    statistics, as the reference samples), in batches of ``batch_size`` with seeded noise;
+    ``value_range`` is G's output range ((0, 1) sigmoid, (-1, 1) tanh)."""
     from improved_gan.training.images import to_uint8_images
 
     G = copy.deepcopy(G).train()
@@ -34,12 +41,17 @@ def sample_generator(G: torch.nn.Module, n: int, seed: int = 0, batch_size: int 
     chunks = []
     for start in range(0, n, batch_size):
         z = G.sample_noise(batch_size, generator=rng).to(device)
-        chunks.append(to_uint8_images(G(z))[: n - start])
+        chunks.append(to_uint8_images(G(z), value_range=value_range)[: n - start])
     return np.concatenate(chunks)
 
 
 def generator_scores(
-    G: torch.nn.Module, dataset: str, n: int = 10000, seed: int = 0, data_dir: str | None = None
+    G: torch.nn.Module,
+    dataset: str,
+    n: int = 10000,
+    seed: int = 0,
+    data_dir: str | None = None,
+    value_range: tuple[float, float] = (0.0, 1.0),
 ) -> dict[str, float]:
     """``{"dataset_score", "dataset_score_std", "dataset_fid"}`` of ``n`` samples of ``G``, or ``{}``
     (with a one-time warning) when no classifier for ``dataset`` is cached."""
@@ -59,5 +71,5 @@ def generator_scores(
 
         test_images, _ = load_idx_dataset(dataset, "test", data_dir)
         _reference_cache[key] = reference_statistics(test_images[:n], extractor, False, progress=False)
-    images = sample_generator(G, n, seed)
+    images = sample_generator(G, n, seed, value_range=value_range)
     return score_generator_samples(images, extractor, reference=_reference_cache[key])

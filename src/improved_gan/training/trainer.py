@@ -463,7 +463,14 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
             from improved_gan.metrics.training_hook import generator_scores
 
             record.update(
-                generator_scores(state.G, config.dataset, config.score_samples, config.seed, config.data_dir)
+                generator_scores(
+                    state.G,
+                    config.dataset,
+                    config.score_samples,
+                    config.seed,
+                    config.data_dir,
+                    data_range(config),
+                )
             )
         with metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
