@@ -36,7 +36,7 @@ def load_images(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(images, labels)``: uint8 (N, C, H, W) and int64 (N,). ``shape`` sets the synthetic
     images' shape and the image folder's size; ``max_examples`` limits the image folder's
-    decoding (other datasets are cut by the caller)."""
+    decoding and the synthetic images made (other datasets are cut by the caller)."""
     if name in ("mnist", "fashion-mnist"):
         images, labels = load_idx_dataset(name, split, data_dir, download)
         return images[:, None], labels
@@ -47,7 +47,7 @@ def load_images(
     if name == "imagefolder":
         return load_image_folder(split, data_dir, shape[-1], max_examples)
     if name == "synthetic":
-        return load_synthetic(split, shape)
+        return load_synthetic(split, shape, max_examples)
     raise ImprovedGANError(f"unknown dataset {name!r}; choose one of {', '.join(DATASETS)}")
 
 

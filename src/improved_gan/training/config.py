@@ -118,6 +118,7 @@ class TrainConfig(BaseModel):
     unlabeled_weight: float = 1.0
     generator_loss: Literal["feature_matching", "minimax", "non_saturating"] = "feature_matching"
     feature_matching_norm: Literal["l2", "l1"] = "l2"
+    generator_target: float = 1.0  # non_saturating G's target D(G(z)); the ImageNet code uses α/2
     feature_matching_layer: str | None = None
     g_steps: int = 1
     techniques: TechniquesConfig = TechniquesConfig()
@@ -178,6 +179,10 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"techniques.label_smoothing (real target α) must lie in (0, 1], got {t.label_smoothing}"
             )
+        if not 0 < self.generator_target <= 1:
+            raise ValueError(f"generator_target must lie in (0, 1], got {self.generator_target}")
+        if self.generator_target != 1 and self.generator_loss != "non_saturating":
+            raise ValueError("generator_target applies to generator_loss: non_saturating only")
         if t.historical_averaging < 0:
             raise ValueError(f"techniques.historical_averaging must be ≥ 0, got {t.historical_averaging}")
         if min(t.minibatch_kernels, t.minibatch_kernel_dim) <= 0 or t.minibatch_weight_std <= 0:

@@ -48,6 +48,7 @@ from improved_gan.techniques import (
     FeatureExtractor,
     HistoricalAveraging,
     MinibatchDiscrimination,
+    binary_generator_loss,
     feature_matching_loss,
     has_cross_example_layers,
 )
@@ -364,6 +365,10 @@ def train_epoch(
                     logits_fake = D(fake)
                 if config.generator_loss == "minimax":
                     loss_g = generator_minimax_loss(logits_fake)
+                elif config.generator_target != 1.0:  # the ImageNet code's target α/2 (§11)
+                    loss_g = binary_generator_loss(
+                        torch.logsumexp(logits_fake, dim=1), config.generator_target
+                    )
                 else:
                     loss_g = generator_non_saturating_loss(logits_fake)
             total_g = loss_g if state.ha_g is None else loss_g + state.ha_g.penalty()
