@@ -6,6 +6,7 @@ import math
 
 import pytest
 import torch
+from PIL import Image
 
 from improved_gan.errors import ImprovedGANError
 from improved_gan.training import load_config
@@ -21,7 +22,6 @@ SMALL = [
     "init_examples=20",
     "epochs=1",
     "tensorboard=false",
-    "sample_grid=false",
     "conv.d_widths=[8, 16]",
     "conv.g_widths=[16, 8, 8]",
     "techniques.minibatch_kernels=4",
@@ -61,6 +61,9 @@ def test_every_preset_trains_a_few_steps_on_synthetic_data(name, tmp_path):
     assert len(losses) >= 2 and all(math.isfinite(v) for v in losses), record
     assert record["images_per_second"] > 0
     assert (run / CHECKPOINT).stat().st_size > 0
+    grid = Image.open(run / "samples" / "epoch_0001.png")
+    channels, size, _ = load_config(name).image_shape
+    assert grid.size == (10 * (size + 1) + 1,) * 2 and grid.mode == ("RGB" if channels == 3 else "L")
 
 
 def test_presets_follow_the_reference_schedules():
