@@ -107,6 +107,7 @@ def main() -> None:
         )
     lines += [
         "",
+        "Measured on a 2-core machine shared with other jobs, so the numbers are upper bounds for this CPU.\n"
         "On this CPU the paper's conv runs are out of reach (the full-run column); they need a GPU "
         '(README, "Convolutional experiments (GPU)"). Images / s counts the unlabelled batch of 100 per iteration, '
         "as `images_per_second` in metrics.jsonl does.",

@@ -216,3 +216,41 @@ def test_synthetic_is_deterministic_in_any_shape_and_scaling_follows_the_referen
     np.testing.assert_allclose(to_float(pixels, "cifar10", (-1.0, 1.0)), [[-127.5 / 128, 127.5 / 128]])
     np.testing.assert_allclose(to_float(pixels, "svhn", (-1.0, 1.0)), [[-1.0, 1.0]])
     np.testing.assert_allclose(to_float(pixels, "mnist", (0.0, 1.0)), [[0.0, 1.0]])
+
+
+SMALL_CONV = [
+    "conv.d_widths=[8, 16]",
+    "conv.g_widths=[16, 8, 8]",
+    "batch_size=20",
+    "init_examples=40",
+    "tensorboard=false",
+    "sample_grid=false",
+    "device=cpu",
+]
+
+
+@pytest.mark.parametrize("dataset", ["cifar10", "svhn"])
+def test_training_reads_the_real_formats_end_to_end(dataset, tmp_path):
+    import json
+
+    import torch
+
+    from improved_gan.training import load_config
+    from improved_gan.training.trainer import load_split, train
+
+    torch.set_num_threads(1)
+    if dataset == "cifar10":
+        _write_cifar(tmp_path, as_tar=True, sizes=(20, 20, 20, 20, 20), test_size=30)
+    else:
+        _write_svhn(tmp_path / "svhn" / "train_32x32.mat", 100, seed=1)
+        _write_svhn(tmp_path / "svhn" / "test_32x32.mat", 30, seed=2)
+    overrides = {"labels": 20, "epochs": 1, "data_dir": str(tmp_path), "run_dir": str(tmp_path / "run")}
+    config = load_config(f"{dataset}-fm", overrides, SMALL_CONV)
+    x, y = load_split(config, "train")
+    assert x.shape == (100, 3072) and x.dtype == torch.float32 and y.shape == (100,)
+    # The reference's scaling: CIFAR-10 divides by 128 (max 0.996), SVHN by 127.5 (max 1).
+    assert x.max().item() == pytest.approx(127.5 / 128 if dataset == "cifar10" else 1.0)
+    run = train(config, progress=False)
+    record = json.loads((run / "metrics.jsonl").read_text().splitlines()[-1])
+    assert record["epoch"] == 1 and np.isfinite(record["loss_generator"])
+    assert 0 <= record["test_errors"] <= 30  # the 30 test images were read and classified
