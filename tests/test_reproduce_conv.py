@@ -108,3 +108,16 @@ def test_reproduce_table3_trains_each_preset_and_scores_its_samples(tmp_path, mo
     assert (tmp_path / "t3" / "table3.json").exists()
     with pytest.raises(Exception, match="no finished runs"):
         rep.reproduce_table3(presets=["table3-ls"], runs_root=tmp_path / "t3", train_missing=False)
+
+
+def test_colour_runs_are_scored_with_inception_by_default(tmp_path):
+    from improved_gan.metrics.commands import resolve_extractor
+    from improved_gan.training import load_config
+    from improved_gan.training.evaluate import sample_from_run
+    from improved_gan.training.trainer import train
+
+    items = [*TINY, "max_train_examples=100", "batch_size=50", "init_examples=50", "epochs=1"]
+    run = train(load_config("svhn-fm", {"labels": 0, "run_dir": str(tmp_path / "r")}, items), progress=False)
+    assert resolve_extractor("auto", str(run)) == "inception"
+    images = sample_from_run(run, 7)
+    assert images.shape == (7, 32, 32, 3) and images.dtype.name == "uint8"
