@@ -101,7 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed-data", type=int, help="seed choosing the labelled subset (default: --seed)")
     p.add_argument("--epochs", type=int, help="number of epochs (paper: 300)")
     p.add_argument(
-        "--data-dir", help="data root holding mnist/, fashion-mnist/ (else $IMPROVED_GAN_DATA, ...)"
+        "--data-dir",
+        help="data root holding mnist/, fashion-mnist/, cifar10/, svhn/, imagefolder/ (else $IMPROVED_GAN_DATA, ...)",
     )
     p.add_argument("--run-dir", help="run directory (default runs/<preset>-<dataset>-l<labels>-s<seed>)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto)")
