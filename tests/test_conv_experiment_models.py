@@ -158,3 +158,24 @@ def test_cross_batch_norm_uses_real_rows_for_the_first_half_of_channels():
 
     torch.testing.assert_close(out[:, :2], z(torch.cat([real, fake])[:, :2], real[:, :2]))
     torch.testing.assert_close(out[:, 2:], z(torch.cat([real, fake])[:, 2:], fake[:, 2:]))
+
+
+@pytest.mark.parametrize(
+    "preset, input_dropout, input_noise",
+    [("cifar10-fm", 0.2, 0.0), ("svhn-fm", 0.2, 0.0), ("cifar10-mbd", 0.0, 0.2), ("svhn-mbd", 0.0, 0.2)],
+)
+def test_conv_discriminators_have_the_reference_regularisers_and_geometry(preset, input_dropout, input_noise):
+    D, _ = build_models(load_config(preset))
+    assert D.input_dropout.p == input_dropout and D.input_noise.sigma == input_noise
+    assert [d.p for d in D.dropouts.values()] == [0.5, 0.5] and D.lrelu_slope == 0.2
+    strides = [c.stride for c in D.convs]
+    paddings = [c.padding for c in D.convs]
+    kernels = [c.weight_v.shape[-1] for c in D.convs]
+    assert strides == [1, 1, 2, 1, 1, 2, 1, 1, 1]
+    assert paddings == [1, 1, 1, 1, 1, 1, 0, 0, 0] and kernels == [3] * 7 + [1, 1]
+    shapes = []
+    D.convs[6].register_forward_hook(lambda m, i, o: shapes.append(tuple(o.shape[1:])))
+    D.eval()(torch.zeros(2, 3, 32, 32))
+    width = load_config(preset).conv.d_widths[1]
+    assert shapes == [(width, 6, 6)]  # the valid 3×3 conv: 8×8 → 6×6, as the reference
+    assert isinstance(D.output.scale, torch.nn.Parameter) and D.output.init_scale == 0.1
