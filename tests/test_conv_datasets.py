@@ -182,7 +182,7 @@ def test_svhn_truncated_or_wrong_files_are_clear_errors(tmp_path):
         load_svhn("test", data_dir=tmp_path, download=False)
 
 
-def test_image_folder_centre_crops_resizes_and_colourises(tmp_path):
+def test_image_folder_centre_crops_resizes_and_colourises(tmp_path, monkeypatch):
     from PIL import Image
 
     root = tmp_path / "imagefolder" / "val"
@@ -198,6 +198,17 @@ def test_image_folder_centre_crops_resizes_and_colourises(tmp_path):
     np.testing.assert_array_equal(y, [0, 1])
     assert x[0].min() == 255  # only the centre square survived the crop
     assert (x[1] == 77).all()  # grey image repeated over RGB
+    # The decoded arrays are cached; a changed folder (another file list) is decoded again.
+    cached = list((tmp_path / "cache" / "improved_gan" / "data" / "imagefolder").glob("val-16px-*.npz"))
+    assert len(cached) == 1
+    Image.fromarray(np.full((10, 10), 99, np.uint8), mode="L").save(root / "dog" / "a.png")
+    x_again, _ = load_image_folder("test", data_dir=tmp_path, image_size=16)
+    assert x_again.shape[0] == 3 and (x_again[1] == 99).all()
+    (root / "dog" / "a.png").unlink()
+    with monkeypatch.context() as m:  # the same files as the first time: read from the cache
+        m.setattr("improved_gan.data.imagefolder.read_image_folder", lambda *a: pytest.fail("decoded again"))
+        x_cached, _ = load_image_folder("test", data_dir=tmp_path, image_size=16)
+    np.testing.assert_array_equal(x_cached, x)
     (root / "dog" / "c.jpg").write_bytes(b"garbage")
     with pytest.raises(ImageFolderError, match="cannot decode"):
         load_image_folder("test", data_dir=tmp_path, image_size=16)

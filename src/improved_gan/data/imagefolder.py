@@ -11,6 +11,9 @@ at ImageNet with a symlink: ``ln -s /data/ILSVRC2012 <root>/imagefolder``.
 
 from __future__ import annotations
 
+import hashlib
+import os
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -80,10 +83,48 @@ def read_image_folder(
     return out, labels[order]
 
 
+def _cache_path(folder: Path, image_size: int, max_examples: int | None, paths: list[Path]) -> Path:
+    from improved_gan.data.datasets import default_cache_root
+
+    digest = hashlib.sha256(f"{folder.resolve()}|{image_size}|{max_examples}".encode())
+    for p in paths:  # names, sizes and modification times: any changed file gives a new key
+        st = p.stat()
+        digest.update(f"\n{p.relative_to(folder)}|{st.st_size}|{st.st_mtime_ns}".encode())
+    digest = digest.hexdigest()[:16]
+    return default_cache_root() / "imagefolder" / f"{folder.name}-{image_size}px-{digest}.npz"
+
+
+def cached_read_image_folder(
+    folder: Path, image_size: int = 128, max_examples: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`read_image_folder`, with the decoded arrays kept in the user cache
+    (``~/.cache/improved_gan/data/imagefolder/``), keyed by the folder, size, limit and every
+    file's name, size and modification time, so that later runs skip decoding (the reference
+    also converted ImageNet once, to a TFRecord)."""
+    paths, _, _ = list_image_folder(folder)
+    cache = _cache_path(folder, image_size, max_examples, paths)
+    if cache.is_file():
+        try:
+            with np.load(cache) as data:
+                return data["images"], data["labels"]
+        except (OSError, ValueError, KeyError, zipfile.BadZipFile):
+            cache.unlink(missing_ok=True)  # a broken cache is rebuilt
+    images, labels = read_image_folder(folder, image_size, max_examples)
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, images=images, labels=labels)
+        os.replace(tmp, cache)
+    except OSError:
+        pass  # no cache (read-only home, full disk): decode again next time
+    return images, labels
+
+
 def load_image_folder(
     split: str, data_dir: str | Path | None = None, image_size: int = 128, max_examples: int | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
-    """``<root>/imagefolder/<split>`` (see the module docstring); nothing is downloaded."""
+    """``<root>/imagefolder/<split>`` (see the module docstring); nothing is downloaded. The
+    decoded images are cached (:func:`cached_read_image_folder`)."""
     if split not in SPLIT_FOLDERS:
         raise ImprovedGANError(
             f"unknown split {split!r} for imagefolder; choose one of {sorted(SPLIT_FOLDERS)}"
@@ -94,4 +135,4 @@ def load_image_folder(
             f"imagefolder: no {' or '.join(SPLIT_FOLDERS[split])}/ folder under <root>/imagefolder/ "
             "(pass --data-dir <root> or set IMPROVED_GAN_DATA; ImageNet: ln -s /path/to/ILSVRC2012 <root>/imagefolder)"
         )
-    return read_image_folder(found, image_size, max_examples)
+    return cached_read_image_folder(found, image_size, max_examples)
