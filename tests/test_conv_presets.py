@@ -83,6 +83,8 @@ def test_model_and_dataset_must_match():
     with pytest.raises(ImprovedGANError, match="conv32 works on cifar10, svhn, synthetic"):
         load_config("cifar10-fm", {"dataset": "mnist"})
     assert load_config("mnist-mbd").model == "conv28"  # mnist-conv is an alias
+    with pytest.raises(ImprovedGANError, match="score_every uses a dataset classifier"):
+        load_config("svhn-fm", set_items=["score_every=10"])
 
 
 @pytest.mark.parametrize(

@@ -155,6 +155,11 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"model {self.model} works on {', '.join(MODEL_DATASETS[self.model])} images, not {self.dataset}"
             )
+        if self.score_every and self.dataset not in ("mnist", "fashion-mnist"):
+            raise ValueError(
+                "score_every uses a dataset classifier, which exists for mnist and fashion-mnist only; "
+                f"score {self.dataset} runs after training with `improved-gan score RUN_DIR --extractor inception`"
+            )
         if self.num_classes is not None and self.num_classes < 2:
             raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
         k = self.classes
