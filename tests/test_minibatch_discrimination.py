@@ -128,5 +128,10 @@ def test_joint_variant_matches_a_double_loop_with_the_reference_normaliser():
             assert out[i, 3 + b].item() == pytest.approx(sum(c[:3]) / per_half, rel=1e-12)
             assert out[i, 5 + b].item() == pytest.approx(sum(c[3:]) / per_half, rel=1e-12)
     assert out.shape == (6, 3 + 2 * 2)
-    with pytest.raises(ImprovedGANError, match="real and fake rows"):
-        layer(x, num_real=6)
+    with pytest.raises(ImprovedGANError, match="needs real"):
+        layer(x, num_real=0)
+    all_real = layer(x, num_real=6)  # test-time batches: real rows only, fake features 0
+    assert (all_real[:, 5:] == 0).all()
+    assert all_real[0, 3].item() == pytest.approx(
+        sum(math.exp(-(m[0, 0] - m[j, 0]).abs().sum().item()) for j in range(1, 6)) / (6 * 6 - 6), rel=1e-12
+    )

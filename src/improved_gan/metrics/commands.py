@@ -38,7 +38,8 @@ def _classifier_train(args: argparse.Namespace) -> int:
 
 
 def resolve_extractor(name: str, source: str) -> str:
-    """``auto``: a run directory's dataset, a dataset split's dataset, else ``inception``."""
+    """``auto``: a run directory's dataset or a dataset split's dataset when it has a classifier
+    (MNIST, Fashion-MNIST), else ``inception`` (CIFAR-10, SVHN, ImageNet runs)."""
     if name != "auto":
         return name
     from improved_gan.metrics.inputs import DATASET_SPLITS, run_dir_of
@@ -49,7 +50,8 @@ def resolve_extractor(name: str, source: str) -> str:
     if run is not None:
         from improved_gan.training.evaluate import load_run_config
 
-        return load_run_config(run).dataset
+        dataset = load_run_config(run).dataset
+        return dataset if dataset in ("mnist", "fashion-mnist") else "inception"
     return "inception"
 
 

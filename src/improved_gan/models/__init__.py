@@ -1,6 +1,7 @@
 """The paper's discriminators and generators, and the layers they are built from."""
 
 from improved_gan.models.conv import ConvDiscriminator, ConvGenerator
+from improved_gan.models.imagenet import CrossBatchNorm, ImagenetDiscriminator, ImagenetGenerator
 from improved_gan.models.layers import (
     GaussianNoise,
     L2NormalizedDense,
@@ -15,6 +16,9 @@ from improved_gan.models.mnist import MnistDiscriminator, MnistGenerator
 __all__ = [
     "ConvDiscriminator",
     "ConvGenerator",
+    "CrossBatchNorm",
+    "ImagenetDiscriminator",
+    "ImagenetGenerator",
     "GaussianNoise",
     "L2NormalizedDense",
     "MnistDiscriminator",

@@ -170,7 +170,8 @@ class JointMinibatchDiscrimination(nn.Module):
     K = n·N − n is the number of off-diagonal entries in one half of the N×N mask (496 for
     N = 32), one scalar for all rows. Output concat[f, f_real, f_fake] ∈ R^{N×(A+2B)}.
 
-    ``forward(x, num_real)``: the first ``num_real`` rows of ``x`` are real (default: half).
+    ``forward(x, num_real)``: the first ``num_real`` rows of ``x`` are real (default: half);
+    ``num_real = len(x)`` (only real rows, e.g. at test time) gives fake features of 0.
     """
 
     cross_example = True
@@ -192,15 +193,18 @@ class JointMinibatchDiscrimination(nn.Module):
         f = x.flatten(1)
         n = len(f)
         num_real = n // 2 if num_real is None else num_real
-        if not 0 < num_real < n:
+        if not 0 < num_real <= n or n < 2:
             raise ImprovedGANError(
-                f"the joint batch of {n} needs real and fake rows, got num_real={num_real}"
+                f"the joint batch of {n} needs real (and fake) rows, got num_real={num_real}"
             )
         m = self.linear(f).view(n, self.num_kernels, self.kernel_dim)
         c = closeness(pairwise_l1(m))
         # The reference divides each half by its count of unmasked entries, n_half·N − n_half.
         f_real = c[:, :num_real].sum(dim=1) / (num_real * n - num_real)
-        f_fake = c[:, num_real:].sum(dim=1) / ((n - num_real) * n - (n - num_real))
+        if num_real == n:  # a batch of real rows only (test time): no fake half to compare with
+            f_fake = torch.zeros_like(f_real)
+        else:
+            f_fake = c[:, num_real:].sum(dim=1) / ((n - num_real) * n - (n - num_real))
         return torch.cat([f, f_real, f_fake], dim=1)
 
     def extra_repr(self) -> str:

@@ -49,19 +49,36 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from improved_gan.training.reproduce import reproduce_table1
+    from improved_gan.training.reproduce import reproduce_ssl_table, reproduce_table3
 
-    markdown, _ = reproduce_table1(
-        labels=args.labels,
-        seeds=args.seeds,
-        epochs=args.epochs,
-        runs_root=args.runs_root,
-        preset=args.preset,
-        train_missing=not args.collect_only,
-        data_dir=args.data_dir,
-        set_items=args.set,
-        progress=not args.quiet,
-    )
+    if args.table == "table3":
+        markdown, _ = reproduce_table3(
+            presets=args.presets,
+            labels=args.labels[0] if args.labels else None,
+            seeds=args.seeds or [1],
+            epochs=args.epochs,
+            runs_root=args.runs_root or "runs/table3",
+            samples=args.samples,
+            train_missing=not args.collect_only,
+            data_dir=args.data_dir,
+            set_items=args.set,
+            device=args.score_device,
+            inception_weights=args.inception_weights,
+            progress=not args.quiet,
+        )
+    else:
+        markdown, _ = reproduce_ssl_table(
+            args.table,
+            labels=args.labels,
+            seeds=args.seeds or list(range(1, 11)),
+            epochs=args.epochs,
+            runs_root=args.runs_root,
+            preset=args.preset,
+            train_missing=not args.collect_only,
+            data_dir=args.data_dir,
+            set_items=args.set,
+            progress=not args.quiet,
+        )
     print(markdown)
     return 0
 
@@ -84,7 +101,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--seed-data", type=int, help="seed choosing the labelled subset (default: --seed)")
     p.add_argument("--epochs", type=int, help="number of epochs (paper: 300)")
     p.add_argument(
-        "--data-dir", help="data root holding mnist/, fashion-mnist/ (else $IMPROVED_GAN_DATA, ...)"
+        "--data-dir",
+        help="data root holding mnist/, fashion-mnist/, cifar10/, svhn/, imagefolder/ (else $IMPROVED_GAN_DATA, ...)",
     )
     p.add_argument("--run-dir", help="run directory (default runs/<preset>-<dataset>-l<labels>-s<seed>)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto)")
@@ -101,13 +119,33 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_evaluate)
 
-    p = subparsers.add_parser("reproduce", help="reproduce a table of the paper (table1)")
-    p.add_argument("table", choices=["table1"])
-    p.add_argument("--labels", type=int, nargs="+", default=[20, 50, 100, 200])
-    p.add_argument("--seeds", type=int, nargs="+", default=list(range(1, 11)))
-    p.add_argument("--epochs", type=int, default=300)
-    p.add_argument("--preset", default="mnist-fm")
-    p.add_argument("--runs-root", default="runs/table1")
+    p = subparsers.add_parser(
+        "reproduce",
+        help="reproduce a table of the paper (table1, table2, svhn, table3)",
+        description="table1: MNIST (mnist-fm); table2: CIFAR-10 (cifar10-fm); svhn: SVHN (svhn-fm); "
+        "table3: CIFAR-10 Inception Scores of the table3-* presets. Defaults are the paper's labels, "
+        "epochs and 10 seeds (1 seed for table3).",
+    )
+    p.add_argument("table", choices=["table1", "table2", "svhn", "table3"])
+    p.add_argument(
+        "--labels",
+        type=int,
+        nargs="+",
+        help="label counts (default: the paper's columns; table3: one count for its labelled rows)",
+    )
+    p.add_argument("--seeds", type=int, nargs="+", help="seeds (default 1..10; table3: 1)")
+    p.add_argument("--epochs", type=int, help="epochs per run (default: the preset's / the paper's)")
+    p.add_argument("--preset", help="preset (default: mnist-fm, cifar10-fm or svhn-fm)")
+    p.add_argument(
+        "--presets",
+        nargs="+",
+        default=["table3-all", "table3-vbn+bn", "table3-l+ha", "table3-ls", "table3-l", "table3-mbf"],
+        help="table3: the rows to train and score",
+    )
+    p.add_argument("--samples", type=int, default=50000, help="table3: samples scored per run")
+    p.add_argument("--score-device", default="cpu", help="table3: device for the Inception network")
+    p.add_argument("--inception-weights", help="table3: path of the converted Inception weights")
+    p.add_argument("--runs-root", help="where the runs and the table go (default runs/<table>)")
     p.add_argument("--data-dir")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--collect-only", action="store_true", help="only collect finished runs, train nothing")

@@ -7,13 +7,40 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from improved_gan.errors import ImprovedGANError
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
-NUM_CLASSES = {"mnist": 10, "fashion-mnist": 10}
-TRAIN_SIZE = {"mnist": 60000, "fashion-mnist": 60000}
+NUM_CLASSES = {
+    "mnist": 10,
+    "fashion-mnist": 10,
+    "cifar10": 10,
+    "svhn": 10,
+    "imagefolder": 1000,
+    "synthetic": 10,
+}
+TRAIN_SIZE = {
+    "mnist": 60000,
+    "fashion-mnist": 60000,
+    "cifar10": 50000,
+    "svhn": 73257,
+    "imagefolder": 1281167,  # ImageNet (ILSVRC2012 train)
+    "synthetic": 2000,
+}
+#: (channels, height, width) of each model's images; the datasets each model can train on.
+IMAGE_SHAPE = {
+    "mnist-mlp": (1, 28, 28),
+    "conv28": (1, 28, 28),
+    "conv32": (3, 32, 32),
+    "imagenet128": (3, 128, 128),
+}
+MODEL_DATASETS = {
+    "mnist-mlp": ("mnist", "fashion-mnist", "synthetic"),
+    "conv28": ("mnist", "fashion-mnist", "synthetic"),
+    "conv32": ("cifar10", "svhn", "synthetic"),
+    "imagenet128": ("imagefolder", "synthetic"),
+}
 
 
 class EMAConfig(BaseModel):
@@ -40,7 +67,9 @@ class TechniquesConfig(BaseModel):
 
 
 class ConvConfig(BaseModel):
-    """Widths and regularisers of the conv models (``model: mnist-conv``; REFERENCE_IMPL.md §6–7)."""
+    """Widths and regularisers of the conv models (``model: conv28`` / ``conv32``; REFERENCE_IMPL.md
+    §4–7). CIFAR-10 FM: widths 96/192, input dropout 0.2, no input noise; SVHN FM: 64/128;
+    minibatch discrimination: 96/192, input noise 0.2, no input dropout."""
 
     model_config = ConfigDict(extra="forbid")
     d_widths: tuple[int, int] = (96, 192)
@@ -51,16 +80,31 @@ class ConvConfig(BaseModel):
     dropout: float = 0.5
 
 
+class ImagenetConfig(BaseModel):
+    """Sizes of the ImageNet 128×128 models (``model: imagenet128``; REFERENCE_IMPL.md §12). The
+    minibatch features' size comes from ``techniques.minibatch_kernels`` / ``_kernel_dim``."""
+
+    model_config = ConfigDict(extra="forbid")
+    z_dim: int = 8192
+    g_widths: tuple[int, int, int, int, int, int] = (512, 256, 128, 64, 64, 64)
+    noise_channels: tuple[int, int, int, int, int, int] = (64, 64, 32, 16, 8, 8)
+    d_widths: tuple[int, int, int, int, int, int, int] = (64, 128, 256, 256, 256, 512, 512)
+    hidden: int = 2560
+    input_noise: float = 0.1
+
+
 class TrainConfig(BaseModel):
     """Everything that defines a semi-supervised (or, with ``labels: 0``, unsupervised) run."""
 
     model_config = ConfigDict(extra="forbid")
 
     preset: str = "custom"
-    dataset: Literal["mnist", "fashion-mnist"] = "mnist"
+    dataset: Literal["mnist", "fashion-mnist", "cifar10", "svhn", "imagefolder", "synthetic"] = "mnist"
     data_dir: str | None = None
-    model: Literal["mnist-mlp", "mnist-conv"] = "mnist-mlp"
+    num_classes: int | None = None  # override the dataset's class count (image folders other than ImageNet)
+    model: Literal["mnist-mlp", "conv28", "conv32", "imagenet128"] = "mnist-mlp"  # mnist-conv = conv28
     conv: ConvConfig = ConvConfig()
+    imagenet: ImagenetConfig = ImagenetConfig()
     labels: int = 100
     seed: int = 1
     seed_data: int | None = None
@@ -74,6 +118,7 @@ class TrainConfig(BaseModel):
     unlabeled_weight: float = 1.0
     generator_loss: Literal["feature_matching", "minimax", "non_saturating"] = "feature_matching"
     feature_matching_norm: Literal["l2", "l1"] = "l2"
+    generator_target: float = 1.0  # non_saturating G's target D(G(z)); the ImageNet code uses α/2
     feature_matching_layer: str | None = None
     g_steps: int = 1
     techniques: TechniquesConfig = TechniquesConfig()
@@ -84,6 +129,14 @@ class TrainConfig(BaseModel):
     max_test_examples: int | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = None
+    # Speed options (what is computed stays the same up to floating point): torch.compile of
+    # D's and G's forward passes, bfloat16 autocast, channels-last weights, the whole dataset on
+    # the device (no per-batch host-to-device copies).
+    compile: bool = False
+    compile_backend: str = "inductor"
+    amp: Literal["off", "bf16"] = "off"
+    channels_last: bool = False
+    data_on_device: bool = False
     tensorboard: bool = True
     sample_grid: bool = True
     score_every: int = Field(0, ge=0)  # dataset score / FID of G's samples every N epochs; 0 = off
@@ -91,9 +144,25 @@ class TrainConfig(BaseModel):
     runs_root: str = "runs"
     run_dir: str | None = None
 
+    @field_validator("model", mode="before")
+    @classmethod
+    def _alias(cls, value: object) -> object:
+        return "conv28" if value == "mnist-conv" else value
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
-        k = NUM_CLASSES[self.dataset]
+        if self.dataset not in MODEL_DATASETS[self.model]:
+            raise ValueError(
+                f"model {self.model} works on {', '.join(MODEL_DATASETS[self.model])} images, not {self.dataset}"
+            )
+        if self.score_every and self.dataset not in ("mnist", "fashion-mnist"):
+            raise ValueError(
+                "score_every uses a dataset classifier, which exists for mnist and fashion-mnist only; "
+                f"score {self.dataset} runs after training with `improved-gan score RUN_DIR --extractor inception`"
+            )
+        if self.num_classes is not None and self.num_classes < 2:
+            raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
+        k = self.classes
         if self.labels < 0 or self.labels % k:
             raise ValueError(
                 f"labels must be a multiple of {k} (class-balanced; 0 = unsupervised), got {self.labels}"
@@ -115,6 +184,10 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"techniques.label_smoothing (real target α) must lie in (0, 1], got {t.label_smoothing}"
             )
+        if not 0 < self.generator_target <= 1:
+            raise ValueError(f"generator_target must lie in (0, 1], got {self.generator_target}")
+        if self.generator_target != 1 and self.generator_loss != "non_saturating":
+            raise ValueError("generator_target applies to generator_loss: non_saturating only")
         if t.historical_averaging < 0:
             raise ValueError(f"techniques.historical_averaging must be ≥ 0, got {t.historical_averaging}")
         if min(t.minibatch_kernels, t.minibatch_kernel_dim) <= 0 or t.minibatch_weight_std <= 0:
@@ -133,7 +206,17 @@ class TrainConfig(BaseModel):
 
     @property
     def labels_per_class(self) -> int:
-        return self.labels // NUM_CLASSES[self.dataset]
+        return self.labels // self.classes
+
+    @property
+    def classes(self) -> int:
+        """K, the number of real classes of the dataset (or ``num_classes``)."""
+        return self.num_classes or NUM_CLASSES[self.dataset]
+
+    @property
+    def image_shape(self) -> tuple[int, int, int]:
+        """(C, H, W) of the model's images."""
+        return IMAGE_SHAPE[self.model]
 
     @property
     def supervised(self) -> bool:
@@ -142,7 +225,7 @@ class TrainConfig(BaseModel):
     @property
     def num_logits(self) -> int:
         """K: the number of classes, or 1 for an unsupervised run (then D(x) = σ(l(x)))."""
-        return NUM_CLASSES[self.dataset] if self.supervised else 1
+        return self.classes if self.supervised else 1
 
     @property
     def data_seed(self) -> int:

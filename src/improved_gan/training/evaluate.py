@@ -73,7 +73,8 @@ def evaluate_run(run_dir: str | Path, use_ema: bool = True, data_dir: str | None
 
 @torch.no_grad()
 def sample_from_run(run_dir: str | Path, n: int, seed: int = 0, batch_size: int = 100) -> np.ndarray:
-    """``n`` generator samples of a run as uint8 images (N, 28, 28), drawn in batches of
+    """``n`` generator samples of a run as uint8 images (N, H, W), or (N, H, W, 3) for colour
+    models, drawn in batches of
     ``batch_size`` (the generator's batch norm uses batch statistics, as in the reference)."""
     if n <= 0:
         raise ImprovedGANError(f"number of samples must be positive, got {n}")

@@ -1,15 +1,20 @@
-"""Reproduce the paper's Table 1 (permutation-invariant MNIST, test errors out of 10,000).
+"""Reproduce the paper's tables: Table 1 (permutation-invariant MNIST, test errors out of
+10,000), Table 2 (CIFAR-10, % test error), the SVHN table (% test error) and Table 3 (CIFAR-10
+Inception Scores of the technique ablations).
 
-Runs (or resumes, or just collects) one training run per (labels, seed), then writes a Markdown
-table of mean ± std over seeds beside the paper's numbers, plus an ensemble row. The paper does
-not say how its "ensemble of 10" combines members; we average the members' softmax over the K
-classes and take the argmax.
+The semi-supervised tables run (or resume, or just collect) one training run per (labels, seed),
+then write a Markdown table of mean ± std over seeds beside the paper's numbers (REFERENCE_IMPL.md
+§13; RESULTS.md), plus an ensemble row. The paper does not say how its "ensemble of 10" combines
+members; we average the members' softmax over the K classes and take the argmax. Table 3 trains
+one run per preset and seed and scores 50,000 samples of each with the reference-exact Inception
+Score (which needs the Inception weights, see ``improved-gan score``).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -21,12 +26,69 @@ from improved_gan.training.config import load_config
 from improved_gan.training.evaluate import run_test_logits
 from improved_gan.training.trainer import CHECKPOINT, train
 
-# labels -> (single-model mean, std, ensemble mean, std), paper Table 1.
-PAPER_TABLE1: dict[int, tuple[float, float, float, float]] = {
+# labels -> (single-model mean, std, ensemble mean, std); None where the paper has no number.
+PAPER_TABLE1: dict[int, tuple[float, float, float | None, float | None]] = {
     20: (1677, 452, 1134, 445),
     50: (221, 136, 142, 96),
     100: (93, 6.5, 86, 5.6),
     200: (90, 4.2, 81, 4.3),
+}
+PAPER_TABLE2: dict[int, tuple[float, float, float | None, float | None]] = {
+    1000: (21.83, 2.01, 19.22, 0.54),
+    2000: (19.61, 2.09, 17.25, 0.66),
+    4000: (18.63, 2.32, 15.59, 0.47),
+    8000: (17.72, 1.82, 14.87, 0.89),
+}
+PAPER_SVHN: dict[int, tuple[float, float, float | None, float | None]] = {
+    500: (18.44, 4.8, None, None),
+    1000: (8.11, 1.3, 5.88, 1.0),
+    2000: (6.16, 0.58, None, None),
+}
+# preset -> (paper Inception Score, std or None where the paper's std is not confirmed), Table 3.
+PAPER_TABLE3: dict[str, tuple[float, float | None]] = {
+    "table3-all": (8.09, 0.07),
+    "table3-vbn+bn": (7.54, None),
+    "table3-l+ha": (6.86, 0.06),
+    "table3-ls": (6.83, None),
+    "table3-l": (4.36, 0.04),
+    "table3-mbf": (3.87, None),
+}
+PAPER_REAL_IS = (11.24, 0.12)
+
+
+@dataclass(frozen=True)
+class SSLTable:
+    """One semi-supervised table of the paper: its preset, label counts, epochs and numbers."""
+
+    name: str
+    title: str
+    preset: str
+    labels: tuple[int, ...]
+    epochs: int
+    paper: dict[int, tuple[float, float, float | None, float | None]]
+    percent: bool  # % test error (Table 2, SVHN) rather than test errors out of 10,000 (Table 1)
+
+
+SSL_TABLES = {
+    "table1": SSLTable(
+        "table1",
+        "Table 1, permutation-invariant MNIST: test errors out of 10,000",
+        "mnist-fm",
+        (20, 50, 100, 200),
+        300,
+        PAPER_TABLE1,
+        False,
+    ),
+    "table2": SSLTable(
+        "table2",
+        "Table 2, CIFAR-10: test error (%)",
+        "cifar10-fm",
+        (1000, 2000, 4000, 8000),
+        1200,
+        PAPER_TABLE2,
+        True,
+    ),
+    "svhn": SSLTable("svhn", "SVHN: test error (%)", "svhn-fm", (500, 1000, 2000), 900, PAPER_SVHN, True),
 }
 
 
@@ -36,12 +98,87 @@ def _completed_epoch(run_dir: Path) -> int:
     return int(load_checkpoint(run_dir / CHECKPOINT)[1]["epoch"])
 
 
-def _mean_std(values: Sequence[float]) -> str:
+def _mean_std(values: Sequence[float], digits: int = 1) -> str:
     if not values:
         return "–"
     arr = np.asarray(values, dtype=np.float64)
     std = arr.std(ddof=1) if len(arr) > 1 else 0.0
-    return f"{arr.mean():.1f} ± {std:.1f}"
+    return f"{arr.mean():.{digits}f} ± {std:.{digits}f}"
+
+
+def _ensure_run(config, train_missing: bool, progress: bool) -> Path | None:
+    """The run directory once it has ``config.epochs`` epochs (training or resuming it when
+    ``train_missing``), else None."""
+    run_dir = config.default_run_dir()
+    if _completed_epoch(run_dir) < config.epochs:
+        if not train_missing:
+            return None
+        train(config, resume=True, progress=progress)
+    return run_dir
+
+
+def reproduce_ssl_table(
+    table: str = "table1",
+    labels: Sequence[int] | None = None,
+    seeds: Sequence[int] = tuple(range(1, 11)),
+    epochs: int | None = None,
+    runs_root: str | Path | None = None,
+    preset: str | None = None,
+    train_missing: bool = True,
+    data_dir: str | None = None,
+    set_items: Sequence[str] = (),
+    progress: bool = True,
+) -> tuple[str, dict]:
+    """Train or collect the runs of ``table`` (``table1``, ``table2`` or ``svhn``) and return
+    (markdown, results). Writes ``<table>.md`` and ``<table>.json`` into ``runs_root`` (default
+    ``runs/<table>``). Runs short of ``epochs`` are resumed when ``train_missing``; otherwise
+    they are reported as missing. Defaults (labels, epochs, preset) are the paper's."""
+    if table not in SSL_TABLES:
+        raise ImprovedGANError(f"unknown table {table!r}; choose one of {', '.join(SSL_TABLES)}")
+    spec = SSL_TABLES[table]
+    labels = tuple(labels or spec.labels)
+    epochs = epochs or spec.epochs
+    preset = preset or spec.preset
+    runs_root = Path(runs_root or f"runs/{table}")
+    results: dict = {"table": table, "epochs": epochs, "preset": preset, "rows": {}}
+    for n_labels in labels:
+        members, errors, missing, n_test = [], [], [], None
+        for seed in seeds:
+            overrides = {
+                "labels": n_labels,
+                "seed": seed,
+                "epochs": epochs,
+                "runs_root": str(runs_root),
+                "data_dir": data_dir,
+            }
+            config = load_config(preset, overrides, list(set_items))
+            run_dir = _ensure_run(config, train_missing, progress)
+            if run_dir is None:
+                missing.append(seed)
+                continue
+            logits, y, _ = run_test_logits(run_dir, data_dir=data_dir)
+            members.append(torch.softmax(logits.double(), dim=1))
+            errors.append(int((logits.argmax(1) != y).sum()))
+            n_test = len(y)
+        ensemble = None
+        if members:
+            ensemble = int((torch.stack(members).mean(0).argmax(1) != y).sum())
+        results["rows"][n_labels] = {
+            "seeds": list(seeds),
+            "errors": errors,
+            "ensemble": ensemble,
+            "missing": missing,
+            "n_test": n_test,
+        }
+    if not any(r["errors"] for r in results["rows"].values()):
+        raise ImprovedGANError(
+            f"no finished runs under {runs_root} for epochs={epochs}; run without --collect-only to train them"
+        )
+    markdown = format_ssl_table(results)
+    runs_root.mkdir(parents=True, exist_ok=True)
+    (runs_root / f"{table}.md").write_text(markdown)
+    (runs_root / f"{table}.json").write_text(json.dumps(results, indent=2))
+    return markdown, results
 
 
 def reproduce_table1(
@@ -55,73 +192,124 @@ def reproduce_table1(
     set_items: Sequence[str] = (),
     progress: bool = True,
 ) -> tuple[str, dict]:
-    """Train or collect the runs and return (markdown, results). Writes ``table1.md`` and
-    ``table1.json`` into ``runs_root``. Runs short of ``epochs`` are resumed when
-    ``train_missing``; otherwise they are reported as missing."""
-    runs_root = Path(runs_root)
-    results: dict = {"epochs": epochs, "preset": preset, "rows": {}}
-    for n_labels in labels:
-        members, errors, missing = [], [], []
-        for seed in seeds:
-            config = load_config(
-                preset,
-                {
-                    "labels": n_labels,
-                    "seed": seed,
-                    "epochs": epochs,
-                    "runs_root": str(runs_root),
-                    "data_dir": data_dir,
-                },
-                list(set_items),
-            )
-            run_dir = config.default_run_dir()
-            if _completed_epoch(run_dir) < epochs:
-                if not train_missing:
-                    missing.append(seed)
-                    continue
-                train(config, resume=True, progress=progress)
-            logits, y, _ = run_test_logits(run_dir, data_dir=data_dir)
-            members.append(torch.softmax(logits.double(), dim=1))
-            errors.append(int((logits.argmax(1) != y).sum()))
-        ensemble = None
-        if members:
-            ensemble = int((torch.stack(members).mean(0).argmax(1) != y).sum())
-        results["rows"][n_labels] = {
-            "seeds": list(seeds),
-            "errors": errors,
-            "ensemble": ensemble,
-            "missing": missing,
-        }
-    if not any(r["errors"] for r in results["rows"].values()):
-        raise ImprovedGANError(
-            f"no finished runs under {runs_root} for epochs={epochs}; run without --collect-only to train them"
-        )
-    markdown = format_table1(results)
-    runs_root.mkdir(parents=True, exist_ok=True)
-    (runs_root / "table1.md").write_text(markdown)
-    (runs_root / "table1.json").write_text(json.dumps(results, indent=2))
-    return markdown, results
+    """Table 1 (see :func:`reproduce_ssl_table`)."""
+    return reproduce_ssl_table(
+        "table1", labels, seeds, epochs, runs_root, preset, train_missing, data_dir, set_items, progress
+    )
+
+
+def _paper_cell(value: float | None, std: float | None) -> str:
+    if value is None:
+        return "–"
+    return f"{value:g}" + (f" ± {std:g}" if std is not None else "")
+
+
+def format_ssl_table(results: dict) -> str:
+    """Markdown for the results of :func:`reproduce_ssl_table`, the paper's rows first."""
+    spec = SSL_TABLES[results.get("table", "table1")]
+    rows = {int(k): v for k, v in results["rows"].items()}
+    labels = sorted(rows)
+
+    def measured(r: dict) -> list[float]:
+        if not spec.percent:
+            return r["errors"]
+        return [100.0 * e / r["n_test"] for e in r["errors"]]
+
+    def ensemble(r: dict) -> str:
+        if r["ensemble"] is None:
+            return "–"
+        return f"{100.0 * r['ensemble'] / r['n_test']:.2f}" if spec.percent else str(r["ensemble"])
+
+    digits = 2 if spec.percent else 1
+    head = "| Model | " + " | ".join(str(n) for n in labels) + " |\n|---|" + "---|" * len(labels) + "\n"
+    paper = "| Paper: our model | " + " | ".join(
+        _paper_cell(*spec.paper[n][:2]) if n in spec.paper else "–" for n in labels
+    )
+    paper_ens = "| Paper: ensemble of 10 | " + " | ".join(
+        _paper_cell(*spec.paper[n][2:]) if n in spec.paper else "–" for n in labels
+    )
+    ours = "| improved-gan (mean ± std over runs) | " + " | ".join(
+        _mean_std(measured(rows[n]), digits) for n in labels
+    )
+    counts = "| runs | " + " | ".join(str(len(rows[n]["errors"])) for n in labels)
+    ens = "| improved-gan ensemble (softmax average) | " + " | ".join(ensemble(rows[n]) for n in labels)
+    lines = [paper, paper_ens, ours, ens, counts]
+    title = f"{spec.title} (preset {results['preset']}, {results['epochs']} epochs; std is the sample std over runs)\n\n"
+    return title + head + "\n".join(line + " |" for line in lines) + "\n"
 
 
 def format_table1(results: dict) -> str:
-    labels = sorted(results["rows"])
-    head = "| Model | " + " | ".join(str(n) for n in labels) + " |\n|---|" + "---|" * len(labels) + "\n"
-    paper = "| Paper: our model | " + " | ".join(
-        f"{PAPER_TABLE1[n][0]:g} ± {PAPER_TABLE1[n][1]:g}" if n in PAPER_TABLE1 else "–" for n in labels
-    )
-    paper_ens = "| Paper: ensemble of 10 | " + " | ".join(
-        f"{PAPER_TABLE1[n][2]:g} ± {PAPER_TABLE1[n][3]:g}" if n in PAPER_TABLE1 else "–" for n in labels
-    )
-    ours = "| improved-gan (mean ± std over runs) | " + " | ".join(
-        _mean_std(results["rows"][n]["errors"]) for n in labels
-    )
-    counts = "| runs | " + " | ".join(str(len(results["rows"][n]["errors"])) for n in labels)
-    ens = "| improved-gan ensemble (softmax average) | " + " | ".join(
-        "–" if results["rows"][n]["ensemble"] is None else str(results["rows"][n]["ensemble"]) for n in labels
-    )
-    lines = [paper, paper_ens, ours, ens, counts]
-    title = (
-        f"Table 1, permutation-invariant MNIST: test errors out of 10,000 "
-        f"(preset {results['preset']}, {results['epochs']} epochs; std is the sample std over runs)\n\n"
-    )
-    return title + head + "\n".join(line + " |" for line in lines) + "\n"
+    """Markdown for Table 1 results (kept for callers of the first release)."""
+    return format_ssl_table({**results, "table": results.get("table", "table1")})
+
+
+def reproduce_table3(
+    presets: Sequence[str] = tuple(PAPER_TABLE3),
+    labels: int | None = None,
+    seeds: Sequence[int] = (1,),
+    epochs: int | None = None,
+    runs_root: str | Path = "runs/table3",
+    samples: int = 50000,
+    train_missing: bool = True,
+    data_dir: str | None = None,
+    set_items: Sequence[str] = (),
+    device: str = "cpu",
+    inception_weights: str | None = None,
+    extractor: str = "inception",
+    progress: bool = True,
+) -> tuple[str, dict]:
+    """Train or collect one run per preset and seed, score ``samples`` generator samples of each
+    with the Inception Score (10 splits), and write ``table3.md`` / ``table3.json``. ``labels``
+    changes the label count of the labelled rows (the unsupervised −L rows keep 0)."""
+    from improved_gan.metrics import score
+
+    runs_root = Path(runs_root)
+    results: dict = {"table": "table3", "samples": samples, "rows": {}}
+    for preset in presets:
+        scores, missing = [], []
+        for seed in seeds:
+            overrides = {"seed": seed, "epochs": epochs, "runs_root": str(runs_root), "data_dir": data_dir}
+            if labels is not None and load_config(preset).labels > 0:
+                overrides["labels"] = labels
+            config = load_config(preset, overrides, list(set_items))
+            run_dir = _ensure_run(config, train_missing, progress)
+            if run_dir is None:
+                missing.append(seed)
+                continue
+            out = score(
+                str(run_dir),
+                ["is"],
+                extractor=extractor,
+                n=samples,
+                device=device,
+                inception_weights=inception_weights,
+                progress=progress,
+            )
+            scores.append(out["is_mean"])
+            results["epochs"] = config.epochs
+        results["rows"][preset] = {"seeds": list(seeds), "is": scores, "missing": missing}
+    if not any(r["is"] for r in results["rows"].values()):
+        raise ImprovedGANError(
+            f"no finished runs under {runs_root}; run without --collect-only to train them"
+        )
+    markdown = format_table3(results)
+    runs_root.mkdir(parents=True, exist_ok=True)
+    (runs_root / "table3.md").write_text(markdown)
+    (runs_root / "table3.json").write_text(json.dumps(results, indent=2))
+    return markdown, results
+
+
+def format_table3(results: dict) -> str:
+    """Markdown for :func:`reproduce_table3`: paper IS beside ours (mean ± std over seeds)."""
+    lines = [
+        f"Table 3, CIFAR-10 Inception Scores ({results['samples']} samples per run, 10 splits; "
+        f"{results.get('epochs', '?')} epochs)\n",
+        "| Model | Paper IS | improved-gan IS (mean ± std over runs) | runs |",
+        "|---|---|---|---|",
+        f"| Real data | {PAPER_REAL_IS[0]:g} ± {PAPER_REAL_IS[1]:g} | – | – |",
+    ]
+    for preset, row in results["rows"].items():
+        paper = PAPER_TABLE3.get(preset)
+        cell = _paper_cell(*paper) if paper else "–"
+        lines.append(f"| {preset} | {cell} | {_mean_std(row['is'], 2)} | {len(row['is'])} |")
+    return "\n".join(lines) + "\n"

@@ -22,12 +22,11 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from improved_gan.data import SemiSupervisedBatches, balanced_labelled_subset, load_idx_dataset
+from improved_gan.data import SemiSupervisedBatches, balanced_labelled_subset, load_images, to_float
 from improved_gan.data.ssl_batches import data_permutation
 from improved_gan.errors import ImprovedGANError
 from improved_gan.losses import (
@@ -39,6 +38,8 @@ from improved_gan.losses import (
 from improved_gan.models import (
     ConvDiscriminator,
     ConvGenerator,
+    ImagenetDiscriminator,
+    ImagenetGenerator,
     MnistDiscriminator,
     MnistGenerator,
     data_dependent_init,
@@ -47,6 +48,7 @@ from improved_gan.techniques import (
     FeatureExtractor,
     HistoricalAveraging,
     MinibatchDiscrimination,
+    binary_generator_loss,
     feature_matching_loss,
     has_cross_example_layers,
 )
@@ -62,6 +64,7 @@ from improved_gan.training.config import TrainConfig, validate_config
 from improved_gan.training.ema import ParameterEMA
 from improved_gan.training.images import save_grid, to_uint8_images
 from improved_gan.training.optim import ReferenceAdam
+from improved_gan.training.runtime import apply_runtime_options, is_joint
 
 CHECKPOINT = "checkpoints/last.safetensors"
 _DATA_SEED_OFFSET = 7919  # the batch-order generator's seed is seed + this (decoupled from init)
@@ -91,14 +94,17 @@ def build_models(config: TrainConfig) -> tuple[nn.Module, nn.Module]:
     if config.model == "mnist-mlp":
         D = MnistDiscriminator(num_classes=config.num_logits, minibatch=_minibatch_layer(config, 250))
         return D, MnistGenerator(norm=norm, reference_size=config.batch_size)
-    if config.model == "mnist-conv":
+    if config.model == "imagenet128":
+        return _imagenet_models(config, norm)
+    if config.model in ("conv28", "conv32"):
         c = config.conv
+        channels, size, _ = config.image_shape
         D = ConvDiscriminator(
-            in_channels=1,
-            image_size=28,
+            in_channels=channels,
+            image_size=size,
             widths=c.d_widths,
             num_classes=config.num_logits,
-            first_padding=3,
+            first_padding=3 if size == 28 else 1,
             input_noise=c.input_noise,
             input_dropout=c.input_dropout,
             dropout=c.dropout,
@@ -106,10 +112,30 @@ def build_models(config: TrainConfig) -> tuple[nn.Module, nn.Module]:
             minibatch=_minibatch_layer(config, c.d_widths[1]),
         )
         G = ConvGenerator(
-            widths=c.g_widths, out_channels=1, image_size=28, norm=norm, reference_size=config.batch_size
+            widths=c.g_widths,
+            out_channels=channels,
+            image_size=size,
+            norm=norm,
+            reference_size=config.batch_size,
         )
         return D, G
     raise ImprovedGANError(f"unknown model {config.model!r}")
+
+
+def _imagenet_models(config: TrainConfig, norm: str) -> tuple[nn.Module, nn.Module]:
+    """The ImageNet 128×128 D (explicit generated logit, joint minibatch features) and G (VBN,
+    per-layer noise maps), REFERENCE_IMPL.md §12."""
+    c, t = config.imagenet, config.techniques
+    D = ImagenetDiscriminator(
+        num_classes=config.num_logits,
+        widths=c.d_widths,
+        hidden=c.hidden,
+        minibatch_kernels=t.minibatch_kernels,
+        minibatch_kernel_dim=t.minibatch_kernel_dim,
+        input_noise=c.input_noise,
+    )
+    G = ImagenetGenerator(c.z_dim, c.g_widths, c.noise_channels, reference_size=config.batch_size, norm=norm)
+    return D, G
 
 
 def data_range(config: TrainConfig) -> tuple[float, float]:
@@ -119,15 +145,24 @@ def data_range(config: TrainConfig) -> tuple[float, float]:
 
 
 def load_split(config: TrainConfig, split: str) -> tuple[torch.Tensor, torch.Tensor]:
-    """A dataset split as float32 (N, 784) in :func:`data_range` and int64 labels."""
-    images, labels = load_idx_dataset(config.dataset, split, config.data_dir)
+    """A dataset split as float32 (N, C·H·W) in :func:`data_range` (scaled as the reference
+    scales that dataset) and int64 labels."""
     limit = config.max_train_examples if split == "train" else config.max_test_examples
+    images, labels = load_images(
+        config.dataset, split, config.data_dir, shape=config.image_shape, max_examples=limit
+    )
     if limit is not None:
         images, labels = images[:limit], labels[:limit]
-    x = torch.from_numpy(images.reshape(len(images), -1).astype(np.float32) / 255.0)
-    lo, hi = data_range(config)
-    if (lo, hi) != (0.0, 1.0):
-        x = x * (hi - lo) + lo
+    if tuple(images.shape[1:]) != config.image_shape:
+        raise ImprovedGANError(
+            f"{config.dataset} images have shape {tuple(images.shape[1:])}, model {config.model} needs {config.image_shape}"
+        )
+    if labels.size and int(labels.max()) >= config.classes:
+        raise ImprovedGANError(
+            f"{config.dataset} has labels up to {int(labels.max())}, more than its {config.classes} classes; "
+            "set num_classes"
+        )
+    x = torch.from_numpy(to_float(images, config.dataset, data_range(config)).reshape(len(images), -1))
     return x, torch.from_numpy(labels)
 
 
@@ -200,6 +235,8 @@ def build_state(config: TrainConfig, device: torch.device, x_train: torch.Tensor
         ha_g = HistoricalAveraging(list(G.parameters()), config.techniques.historical_averaging)
         ha_d.update()  # the initial parameters are the first entry of each history
         ha_g.update()
+    apply_runtime_options(D, config, device)
+    apply_runtime_options(G, config, device)
     return TrainingState(D, G, opt_d, opt_g, ema, data_rng, ha_d=ha_d, ha_g=ha_g)
 
 
@@ -251,6 +288,9 @@ def _discriminator_logits(
     the concatenation equals three passes; with them (minibatch discrimination) the batches go
     through D separately, as the paper requires. An empty labelled batch is not run."""
     x_gen = x_gen.reshape(len(x_gen), *x_unl.shape[1:])  # a conv G's images, flattened like the data
+    if is_joint(D):  # the ImageNet D: one joint pass, real rows first
+        logits = D(torch.cat([x_lab, x_unl, x_gen]), num_real=len(x_lab) + len(x_unl))
+        return logits.split([len(x_lab), len(x_unl), len(x_gen)])
     if not separate:
         logits = D(torch.cat([x_lab, x_unl, x_gen]))
         return logits.split([len(x_lab), len(x_unl), len(x_gen)])
@@ -317,9 +357,18 @@ def train_epoch(
                 f_fake = features(G(G.sample_noise(config.batch_size, device=device)))
                 loss_g = feature_matching_loss(f_real, f_fake, config.feature_matching_norm)
             else:
-                logits_fake = D(G(G.sample_noise(config.batch_size, device=device)))
+                fake = G(G.sample_noise(config.batch_size, device=device))
+                if is_joint(D):  # the joint D judges fakes beside a real batch, as in its D step
+                    fake = fake.reshape(len(fake), *x_unl.shape[1:])
+                    logits_fake = D(torch.cat([x_unl, fake]), num_real=len(x_unl))[len(x_unl) :]
+                else:
+                    logits_fake = D(fake)
                 if config.generator_loss == "minimax":
                     loss_g = generator_minimax_loss(logits_fake)
+                elif config.generator_target != 1.0:  # the ImageNet code's target α/2 (§11)
+                    loss_g = binary_generator_loss(
+                        torch.logsumexp(logits_fake, dim=1), config.generator_target
+                    )
                 else:
                     loss_g = generator_non_saturating_loss(logits_fake)
             total_g = loss_g if state.ha_g is None else loss_g + state.ha_g.penalty()
@@ -419,6 +468,8 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
         )
     else:
         lab_idx = torch.zeros(0, dtype=torch.int64)
+    if config.data_on_device:
+        x_train, y_train = x_train.to(device), y_train.to(device)
     batches = SemiSupervisedBatches(
         x_train[lab_idx], y_train[lab_idx], x_train, config.batch_size, tile=config.label_tiling
     )
@@ -456,6 +507,7 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
             **record,
             **tested,
             "seconds": train_seconds,
+            "images_per_second": len(batches) * config.batch_size / train_seconds,
             "eval_seconds": time.perf_counter() - start - train_seconds,
         }
         # issue 4: dataset score and FID of G's samples (cached classifier) every score_every epochs
