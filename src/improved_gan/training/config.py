@@ -84,6 +84,7 @@ class TrainConfig(BaseModel):
     max_test_examples: int | None = None
     device: Literal["auto", "cpu", "cuda"] = "auto"
     threads: int | None = None
+    sync_batchnorm: bool = False  # under torchrun: G's batch norm over all processes' batches
     tensorboard: bool = True
     sample_grid: bool = True
     score_every: int = Field(0, ge=0)  # dataset score / FID of G's samples every N epochs; 0 = off
@@ -121,6 +122,8 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 "techniques.minibatch_kernels, minibatch_kernel_dim, minibatch_weight_std must be positive"
             )
+        if self.sync_batchnorm and t.vbn:
+            raise ValueError("sync_batchnorm applies to G's batch norm; with techniques.vbn G has none")
         if min(*self.conv.d_widths, *self.conv.g_widths) <= 0:
             raise ValueError("conv widths must be positive")
         if not 0 < self.ema.decay < 1:
