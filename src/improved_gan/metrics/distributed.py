@@ -2,11 +2,12 @@
 statistics computed from the gathered logits and features, so the Inception Score / dataset score
 and FID are those of one process on the same samples.
 
-Each process takes a contiguous range of the samples (:func:`shard_range`), runs the extractor on
-it in batches, and all processes gather the (N, K) logits and (N, D) features in sample order
-(:func:`gather_rows`: a few MB for 50,000 samples). The Inception Score accumulator and the FID
-statistics are then fed in the same batches as :func:`improved_gan.metrics.score.score` feeds them.
-Every process returns the same result; on one process nothing is gathered.
+The samples are cut into the extractor's batches as one process cuts them; each process extracts
+a contiguous range of those batches (:func:`shard_range`) and all processes gather the (N, K)
+logits and (N, D) features in sample order (:func:`gather_rows`: a few MB for 50,000 samples).
+The Inception Score accumulator and the FID statistics are then fed in the same batches as
+:func:`improved_gan.metrics.score.score` feeds them, so the numbers are the single-process ones,
+bit for bit where the extractor is deterministic. Every process returns the same result.
 """
 
 from __future__ import annotations
@@ -39,25 +40,24 @@ def sharded_features(
     extractor: Extractor,
     ctx: DistContext | None = None,
     batch_size: int | None = None,
-    local: bool = False,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(features (N, D), logits (N, K)) of all N images, in order, on every process.
+    """(features (N, D), logits (N, K)) of all N uint8 images, in order, on every process.
 
-    ``images`` are all N uint8 images (each process extracts its range), or with ``local=True``
-    only this process's range of them (as :func:`sharded_generator_samples` makes)."""
+    The images are cut into batches of ``batch_size`` as one process cuts them, and each process
+    extracts a contiguous range of those batches, so every batch, and hence every output, is the
+    one a single process computes."""
     ctx = ctx or context_from_env()
     x = _as_batches(images)
-    if not local:
-        lo, hi = shard_range(len(x), ctx)
-        x = x[lo:hi]
     batch_size = batch_size or extractor.default_batch_size
+    starts = list(range(0, len(x), batch_size))
+    lo, hi = shard_range(len(starts), ctx)
     features, logits = [], []
-    for i in range(0, len(x), batch_size):
-        f, lg = extractor(x[i : i + batch_size])
+    for start in starts[lo:hi]:
+        f, lg = extractor(x[start : start + batch_size])
         features.append(f)
         logits.append(lg)
-    if not features:  # more processes than images: an empty range
-        f, lg = extractor(_as_batches(images)[:1])
+    if not features:  # more processes than batches: an empty range of the right width
+        f, lg = extractor(x[:1])
         features, logits = [f[:0]], [lg[:0]]
     return gather_rows(torch.cat(features), ctx), gather_rows(torch.cat(logits), ctx)
 
@@ -159,7 +159,8 @@ def sharded_generator_scores(
     for i in range(0, len(ref_features), extractor.default_batch_size):
         ref.update(ref_features[i : i + extractor.default_batch_size])
     local = sharded_generator_samples(G, n, seed, value_range=value_range, ctx=ctx)
-    features, logits = sharded_features(local, extractor, ctx, local=True)
+    samples = gather_rows(torch.from_numpy(local), ctx)  # uint8, 784 bytes a sample
+    features, logits = sharded_features(samples, extractor, ctx)
     out = scores_from_outputs(
         features, logits, 10, extractor.default_batch_size, {"mu": ref.mean(), "sigma": ref.cov()}
     )

@@ -163,6 +163,27 @@ def init_distributed(device: torch.device) -> tuple[DistContext, torch.device, b
     return ctx, device, created
 
 
+class _AllReduceSum(torch.autograd.Function):
+    """Σ over processes with gradient: the backward pass sums the incoming gradients as well."""
+
+    @staticmethod
+    def forward(ctx: object, x: torch.Tensor) -> torch.Tensor:
+        out = x.clone()
+        dist.all_reduce(out)
+        return out
+
+    @staticmethod
+    def backward(ctx: object, grad: torch.Tensor) -> torch.Tensor:
+        grad = grad.clone()
+        dist.all_reduce(grad)
+        return grad
+
+
+def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
+    """Differentiable sum of ``x`` over the processes."""
+    return _AllReduceSum.apply(x)
+
+
 class SyncShiftOnlyBatchNorm(ShiftOnlyBatchNorm):
     """:class:`ShiftOnlyBatchNorm` with statistics over the batches of all processes.
 
@@ -177,15 +198,13 @@ class SyncShiftOnlyBatchNorm(ShiftOnlyBatchNorm):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not (self.sync and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
-
         world = dist.get_world_size()
         dims = (0,) if x.dim() == 2 else (0, 2, 3)
         count = x.numel() // x.shape[1] * world
-        mean = all_reduce(x.sum(dims)) / count
+        mean = all_reduce_sum(x.sum(dims)) / count
         shape = (1, -1) if x.dim() == 2 else (1, -1, 1, 1)
         centred = x - mean.view(shape)
-        var = all_reduce(centred.square().sum(dims)) / count
+        var = all_reduce_sum(centred.square().sum(dims)) / count
         return centred * torch.rsqrt(var + self.eps).view(shape) + self.bias.view(shape)
 
 
