@@ -125,6 +125,14 @@ class DistContext:
             state = np.random.SeedSequence([seed, epoch, self.rank]).generate_state(2, dtype=np.uint32)
             torch.manual_seed(int(state[0]) << 32 | int(state[1]))
 
+    def require_same(self, value: int, what: str) -> None:
+        """Raise on every process unless all of them hold the same integer ``value``."""
+        if not self.enabled:
+            return
+        values = gather_rows(torch.tensor([[int(value)]]), self)
+        if not bool((values == values[0]).all()):
+            raise ImprovedGANError(f"the processes disagree on {what}: {values.flatten().tolist()}")
+
     def barrier(self) -> None:
         if self.enabled:
             dist.barrier()

@@ -439,6 +439,10 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
     if config.threads:
         torch.set_num_threads(config.threads)
     ctx, device, _ = init_distributed(resolve_device(config.device))
+    ctx.require_same(
+        resume and (run_dir / CHECKPOINT).exists(),
+        "whether there is a checkpoint to resume (put --run-dir on a filesystem that all nodes share)",
+    )
     progress = progress and ctx.is_main
 
     x_train, y_train = load_split(config, "train")
