@@ -119,7 +119,7 @@ def test_sharded_generator_samples_equal_the_single_process_samples(two_process_
 
 @needs_gloo
 def test_checkpoint_written_by_two_processes_resumes_on_one(tmp_path):
-    config = tiny_config(tmp_path, techniques={"historical_averaging": 0.001})
+    config = tiny_config(tmp_path, techniques={"historical_averaging": 0.001}, sync_batchnorm=True)
     path = tmp_path / "tiny.yaml"
     path.write_text(yaml.safe_dump(config))
     result = torchrun(["-m", "improved_gan", "train", str(path), "--quiet"])

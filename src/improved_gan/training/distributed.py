@@ -106,9 +106,14 @@ class DistContext:
 
     @torch.no_grad()
     def sum_(self, t: torch.Tensor) -> torch.Tensor:
-        """In-place sum over the processes (identity on one process)."""
-        if self.enabled:
-            dist.all_reduce(t)
+        """In-place sum over the processes (identity on one process; CPU tensors work with NCCL)."""
+        if not self.enabled:
+            return t
+        if dist.get_backend() == "nccl" and not t.is_cuda:
+            on_gpu = t.cuda()
+            dist.all_reduce(on_gpu)
+            return t.copy_(on_gpu)
+        dist.all_reduce(t)
         return t
 
     @torch.no_grad()
