@@ -8,6 +8,8 @@ Usage: ``torchrun --standalone --nproc_per_node=2 tests/distributed_worker.py OU
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,11 @@ from safetensors.torch import save_file
 from torch import nn
 
 from improved_gan.data import SemiSupervisedBatches, balanced_labelled_subset
-from improved_gan.metrics.distributed import sharded_generator_samples, sharded_score
+from improved_gan.metrics.distributed import (
+    sharded_generator_samples,
+    sharded_generator_scores,
+    sharded_score,
+)
 from improved_gan.metrics.extractors import Extractor
 from improved_gan.models import GaussianNoise
 from improved_gan.training.config import validate_config
@@ -113,7 +119,8 @@ def score_inputs() -> tuple[np.ndarray, dict[str, np.ndarray]]:
 
 
 def scoring_outputs(ctx: DistContext) -> dict[str, torch.Tensor]:
-    """The sharded IS/FID of the toy images and G's gathered sharded samples."""
+    """The sharded IS/FID of the toy images, G's gathered sharded samples and the trainer's
+    sharded score hook (dataset score and FID of G's samples)."""
     images, reference = score_inputs()
     result = sharded_score(images, toy_extractor(), splits=10, reference=reference, ctx=ctx)
     torch.manual_seed(0)
@@ -122,11 +129,30 @@ def scoring_outputs(ctx: DistContext) -> dict[str, torch.Tensor]:
     G = MnistGenerator()
     local = sharded_generator_samples(G, 250, seed=4, batch_size=100, ctx=ctx)
     samples = gather_rows(torch.from_numpy(local), ctx)
+    with toy_dataset_classifier():
+        hook = sharded_generator_scores(G, "mnist", 250, seed=4)
     return {
         "is": torch.tensor([result["is_mean"], result["is_std"]], dtype=torch.float64),
         "fid": torch.tensor([result["fid"]], dtype=torch.float64),
         "samples": samples,
+        "hook": torch.tensor([hook[k] for k in HOOK_KEYS], dtype=torch.float64),
     }
+
+
+HOOK_KEYS = ("dataset_score", "dataset_score_std", "dataset_fid")
+
+
+@contextmanager
+def toy_dataset_classifier() -> Iterator[None]:
+    """The trainer's score hook with the toy extractor standing in for the cached MNIST classifier."""
+    from improved_gan.metrics import extractors
+
+    original = extractors.load_extractor
+    extractors.load_extractor = lambda name, *args, **kwargs: toy_extractor()
+    try:
+        yield
+    finally:
+        extractors.load_extractor = original
 
 
 def run(ctx: DistContext = SINGLE) -> dict[str, torch.Tensor]:

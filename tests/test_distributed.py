@@ -19,7 +19,7 @@ from safetensors.torch import load_file
 
 from improved_gan.errors import ImprovedGANError
 from improved_gan.metrics.score import score
-from improved_gan.metrics.training_hook import sample_generator
+from improved_gan.metrics.training_hook import generator_scores, sample_generator
 from improved_gan.models import MnistGenerator, ShiftOnlyBatchNorm
 from improved_gan.training import train
 from improved_gan.training.checkpoint import load_checkpoint
@@ -115,6 +115,20 @@ def test_sharded_generator_samples_equal_the_single_process_samples(two_process_
     torch.manual_seed(0)
     expected = sample_generator(MnistGenerator(), 250, seed=4, batch_size=100)
     np.testing.assert_array_equal(rank0["samples"].numpy(), expected)
+
+
+@needs_gloo
+def test_sharded_score_hook_equals_the_single_process_hook(two_process_outputs):
+    import distributed_worker
+
+    rank0, rank1, single = two_process_outputs
+    torch.manual_seed(0)
+    with distributed_worker.toy_dataset_classifier():
+        one = generator_scores(MnistGenerator(), "mnist", 250, seed=4)
+    assert torch.equal(rank0["hook"], rank1["hook"])
+    np.testing.assert_allclose(
+        rank0["hook"].numpy(), [one[k] for k in distributed_worker.HOOK_KEYS], rtol=1e-10
+    )
 
 
 @needs_gloo
