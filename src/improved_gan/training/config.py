@@ -27,7 +27,8 @@ class EMAConfig(BaseModel):
 
 class TechniquesConfig(BaseModel):
     """Switches for the paper's techniques (§3), all off by default (feature matching is chosen
-    with ``generator_loss``). Minibatch discrimination and VBN statistics are per process."""
+    with ``generator_loss``). Under torchrun, minibatch discrimination compares the examples of one
+    process's batch; VBN's reference batch is the same on every process (README "Scaling out")."""
 
     model_config = ConfigDict(extra="forbid")
     minibatch_discrimination: bool = False
