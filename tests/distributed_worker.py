@@ -24,6 +24,7 @@ from improved_gan.metrics.distributed import (
     sharded_score,
 )
 from improved_gan.metrics.extractors import Extractor
+from improved_gan.metrics.score import score
 from improved_gan.models import GaussianNoise
 from improved_gan.training.config import validate_config
 from improved_gan.training.distributed import (
@@ -123,6 +124,9 @@ def scoring_outputs(ctx: DistContext) -> dict[str, torch.Tensor]:
     sharded score hook (dataset score and FID of G's samples)."""
     images, reference = score_inputs()
     result = sharded_score(images, toy_extractor(), splits=10, reference=reference, ctx=ctx)
+    api = score(
+        images, ("is", "fid"), toy_extractor(), reference=reference, progress=False
+    )  # sharded under torchrun
     torch.manual_seed(0)
     from improved_gan.models import MnistGenerator
 
@@ -134,6 +138,7 @@ def scoring_outputs(ctx: DistContext) -> dict[str, torch.Tensor]:
     return {
         "is": torch.tensor([result["is_mean"], result["is_std"]], dtype=torch.float64),
         "fid": torch.tensor([result["fid"]], dtype=torch.float64),
+        "score_api": torch.tensor([api["is_mean"], api["is_std"], api["fid"]], dtype=torch.float64),
         "samples": samples,
         "hook": torch.tensor([hook[k] for k in HOOK_KEYS], dtype=torch.float64),
     }

@@ -106,6 +106,11 @@ def test_sharded_inception_score_and_fid_equal_the_single_process_ones(two_proce
     assert torch.equal(rank0["is"], rank1["is"]) and torch.equal(rank0["fid"], rank1["fid"])
     np.testing.assert_allclose(rank0["is"].numpy(), [one["is_mean"], one["is_std"]], rtol=1e-10)
     np.testing.assert_allclose(rank0["fid"].item(), one["fid"], rtol=1e-10)
+    # score() itself shards the extraction under torchrun
+    np.testing.assert_allclose(
+        rank0["score_api"].numpy(), [one["is_mean"], one["is_std"], one["fid"]], rtol=1e-10
+    )
+    assert torch.equal(rank0["score_api"], rank1["score_api"])
     assert one["is_mean"] > 1.5  # a non-trivial score
 
 

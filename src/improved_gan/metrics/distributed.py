@@ -7,7 +7,8 @@ a contiguous range of those batches (:func:`shard_range`) and all processes gath
 logits and (N, D) features in sample order (:func:`gather_rows`: a few MB for 50,000 samples).
 The Inception Score accumulator and the FID statistics are then fed in the same batches as
 :func:`improved_gan.metrics.score.score` feeds them, so the numbers are the single-process ones,
-bit for bit where the extractor is deterministic. Every process returns the same result.
+bit for bit where the extractor is deterministic. Every process returns the same result. Under torchrun, :func:`~improved_gan.metrics.score.score`
+(and ``improved-gan score``) takes this path by itself (:func:`sharded_pass`).
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import torch
 from improved_gan.metrics.extractors import Extractor
 from improved_gan.metrics.fid import FeatureStatistics, frechet_distance
 from improved_gan.metrics.inception_score import InceptionScoreAccumulator
+from improved_gan.metrics.inputs import ImageSource
 from improved_gan.training.distributed import (
     DistContext,
     context_from_env,
@@ -96,6 +98,38 @@ def sharded_score(
     batch_size = batch_size or extractor.default_batch_size
     features, logits = sharded_features(images, extractor, ctx, batch_size)
     return scores_from_outputs(features, logits, splits, batch_size, reference)
+
+
+def sharded_pass(
+    source: ImageSource,
+    extractor: Extractor,
+    batch_size: int,
+    is_acc: InceptionScoreAccumulator | None,
+    stats: FeatureStatistics | None,
+    keep_features: bool,
+    ctx: DistContext,
+) -> np.ndarray | None:
+    """:func:`improved_gan.metrics.score.score`'s pass over ``source`` with each process
+    extracting a contiguous range of its batches; the gathered outputs feed ``is_acc`` and
+    ``stats`` batch by batch, as one process feeds them. Every process reads every batch (reading
+    and sampling are cheap next to the extractor) so that batch k is the same everywhere."""
+    n_batches = -(-source.count // batch_size)
+    lo, hi = shard_range(n_batches, ctx) if n_batches >= ctx.world_size else (0, n_batches)
+    features, logits = [], []
+    for k, images in enumerate(source.batches(batch_size)):
+        if lo <= k < hi:
+            f, lg = extractor(images)
+            features.append(f)
+            logits.append(lg)
+    all_features, all_logits = torch.cat(features), torch.cat(logits)
+    if n_batches >= ctx.world_size:
+        all_features, all_logits = gather_rows(all_features, ctx), gather_rows(all_logits, ctx)
+    for i in range(0, len(all_logits), batch_size):
+        if is_acc is not None:
+            is_acc.update(all_logits[i : i + batch_size])
+        if stats is not None:
+            stats.update(all_features[i : i + batch_size])
+    return all_features.numpy() if keep_features else None
 
 
 @torch.no_grad()
