@@ -4,14 +4,15 @@ Trains ``mnist-fm`` (global batch 100) for one epoch of ``--iterations`` iterati
 training set, in a temporary run directory, as
 
 * one process with 1 thread (``python -m improved_gan train``),
-* one process with ``--nproc`` threads (the same cores as the torchrun run),
 * ``--nproc`` processes with 1 thread each (``torchrun --standalone --nproc_per_node=N``, gloo),
+* with ``--with-threads``, also one process with ``--nproc`` threads (the same cores as the
+  torchrun run; on a loaded machine its OpenMP threads can spin and take far longer),
 
 and reads the training seconds of the epoch from ``metrics.jsonl`` (rank 0's wall time for the
 epoch: D and G steps and the gradient all-reduces; data-dependent init and the test pass are not
 counted). Writes the ``distributed_throughput`` section of BENCHMARKS.md.
 
-    python benchmarks/distributed_throughput.py --iterations 300
+    python benchmarks/distributed_throughput.py --iterations 300 --repeats 2
 """
 
 from __future__ import annotations
@@ -62,13 +63,17 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=300, help="global batches of 100 (one epoch)")
     parser.add_argument("--nproc", type=int, default=2, help="processes of the torchrun run")
     parser.add_argument("--repeats", type=int, default=1, help="runs of each setup, interleaved")
+    parser.add_argument(
+        "--with-threads", action="store_true", help="also time one process with --nproc threads"
+    )
     parser.add_argument("--section", default="distributed_throughput")
     args = parser.parse_args()
     setups = [
         ("1 process, 1 thread", 1, 1),
-        (f"1 process, {args.nproc} threads", 1, args.nproc),
         (f"{args.nproc} processes (torchrun, gloo), 1 thread each", args.nproc, 1),
     ]
+    if args.with_threads:
+        setups.insert(1, (f"1 process, {args.nproc} threads", 1, args.nproc))
     seconds: dict[str, list[float]] = {label: [] for label, _, _ in setups}
     with tempfile.TemporaryDirectory() as tmp:
         for r in range(args.repeats):
