@@ -7,8 +7,9 @@ a contiguous range of those batches (:func:`shard_range`) and all processes gath
 logits and (N, D) features in sample order (:func:`gather_rows`: a few MB for 50,000 samples).
 The Inception Score accumulator and the FID statistics are then fed in the same batches as
 :func:`improved_gan.metrics.score.score` feeds them, so the numbers are the single-process ones,
-bit for bit where the extractor is deterministic. Every process returns the same result. Under torchrun, :func:`~improved_gan.metrics.score.score`
-(and ``improved-gan score``) takes this path by itself (:func:`sharded_pass`).
+bit for bit where the extractor is deterministic. Every process returns the same result.
+Under torchrun, :func:`~improved_gan.metrics.score.score` (and ``improved-gan score``) takes
+this path by itself (:func:`sharded_pass`).
 """
 
 from __future__ import annotations
