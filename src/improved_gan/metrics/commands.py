@@ -58,13 +58,16 @@ def resolve_extractor(name: str, source: str) -> str:
 def _score(args: argparse.Namespace) -> int:
     import json
 
+    import torch
+
     from improved_gan.metrics.score import score
 
     if args.threads:
-        import torch
-
         torch.set_num_threads(args.threads)
     extractor = resolve_extractor(args.extractor, args.input)
+    from improved_gan.training.distributed import init_distributed
+
+    ctx, device, _ = init_distributed(torch.device(args.device))  # under torchrun: sharded extraction
     result = score(
         args.input,
         metrics=args.metric,
@@ -78,11 +81,13 @@ def _score(args: argparse.Namespace) -> int:
         kid_subsets=args.kid_subsets,
         kid_subset_size=args.kid_subset_size,
         value_range=args.value_range,
-        device=args.device,
+        device=device,
         inception_weights=args.inception_weights,
-        save_reference=args.save_reference,
-        progress=not args.quiet,
+        save_reference=args.save_reference if ctx.is_main else None,
+        progress=not args.quiet and ctx.is_main,
     )
+    if not ctx.is_main:  # rank 0 alone reports
+        return 0
     if args.json:
         print(json.dumps({"input": args.input, "reference": args.reference, **result}))
         return 0

@@ -39,6 +39,13 @@ def _pass(
     keep_features: bool,
     progress: bool,
 ) -> np.ndarray | None:
+    from improved_gan.training.distributed import context_from_env
+
+    ctx = context_from_env()
+    if ctx.enabled and torch.distributed.is_initialized():  # under torchrun: shard the extractor
+        from improved_gan.metrics.distributed import sharded_pass
+
+        return sharded_pass(source, extractor, batch_size, is_acc, stats, keep_features, ctx)
     kept: list[torch.Tensor] = []
     bar = tqdm(
         total=source.count,

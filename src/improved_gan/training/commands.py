@@ -9,6 +9,7 @@ from improved_gan.training.config import load_config, preset_names
 
 
 def _train(args: argparse.Namespace) -> int:
+    from improved_gan.training.distributed import context_from_env
     from improved_gan.training.trainer import train
 
     overrides = {
@@ -23,6 +24,8 @@ def _train(args: argparse.Namespace) -> int:
     }
     config = load_config(args.config, overrides, args.set)
     run_dir = train(config, resume=args.resume, progress=not args.quiet)
+    if not context_from_env().is_main:  # under torchrun, rank 0 alone reports
+        return 0
     last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
     if "test_errors" not in last:  # an unsupervised run
         print(f"{run_dir}: epoch {last['epoch']}, unsupervised; details in {run_dir / 'metrics.jsonl'}")

@@ -54,7 +54,8 @@ class EMAConfig(BaseModel):
 
 class TechniquesConfig(BaseModel):
     """Switches for the paper's techniques (§3), all off by default (feature matching is chosen
-    with ``generator_loss``). Minibatch discrimination and VBN statistics are per process."""
+    with ``generator_loss``). Under torchrun, minibatch discrimination compares the examples of one
+    process's batch; VBN's reference batch is the same on every process (README "Scaling out")."""
 
     model_config = ConfigDict(extra="forbid")
     minibatch_discrimination: bool = False
@@ -137,6 +138,7 @@ class TrainConfig(BaseModel):
     amp: Literal["off", "bf16"] = "off"
     channels_last: bool = False
     data_on_device: bool = False
+    sync_batchnorm: bool = False  # under torchrun: G's batch norm over all processes' batches
     tensorboard: bool = True
     sample_grid: bool = True
     score_every: int = Field(0, ge=0)  # dataset score / FID of G's samples every N epochs; 0 = off
@@ -194,6 +196,8 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 "techniques.minibatch_kernels, minibatch_kernel_dim, minibatch_weight_std must be positive"
             )
+        if self.sync_batchnorm and t.vbn:
+            raise ValueError("sync_batchnorm applies to G's batch norm; with techniques.vbn G has none")
         if min(*self.conv.d_widths, *self.conv.g_widths) <= 0:
             raise ValueError("conv widths must be positive")
         if not 0 < self.ema.decay < 1:

@@ -61,6 +61,15 @@ from improved_gan.training.checkpoint import (
     unprefixed,
 )
 from improved_gan.training.config import TrainConfig, validate_config
+from improved_gan.training.distributed import (
+    SINGLE,
+    DistContext,
+    check_replicas,
+    context_from_env,
+    convert_sync_batchnorm,
+    init_distributed,
+    unsynced,
+)
 from improved_gan.training.ema import ParameterEMA
 from improved_gan.training.images import save_grid, to_uint8_images
 from improved_gan.training.optim import ReferenceAdam
@@ -193,6 +202,10 @@ class TrainingState:
         out["rng.data"] = self.data_rng.get_state()
         return out
 
+    def replica_tensors(self) -> dict[str, torch.Tensor]:
+        """What must be identical on every process: all but the per-process random streams."""
+        return {k: v for k, v in self.tensors().items() if not k.startswith("rng.")}
+
     def load(self, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
         self.D.load_state_dict(unprefixed("D", tensors))
         self.G.load_state_dict(unprefixed("G", tensors))
@@ -304,10 +317,14 @@ def train_epoch(
     config: TrainConfig,
     device: torch.device,
     progress: bool,
+    ctx: DistContext = SINGLE,
 ) -> dict[str, float]:
     """One epoch of D and G steps; returns mean losses and (with labels) the labelled-batch
-    train error."""
+    train error. On several processes (``ctx``) each takes its slice of every global batch and
+    the gradients are averaged (:mod:`improved_gan.training.distributed`)."""
     D, G = state.D, state.G
+    ctx.seed_epoch(config.seed, state.epoch)
+    n_gen = ctx.check_batch_size(config.batch_size)
     D.train()
     G.train()
     lr = config.lr_at(state.epoch)
@@ -323,16 +340,16 @@ def train_epoch(
         batches.epoch(state.data_rng),
         total=len(batches),
         desc=f"epoch {state.epoch + 1}/{config.epochs}",
-        disable=not progress,
+        disable=not (progress and ctx.is_main),
         leave=False,
     )
     n = 0
     for batch in bar:
-        x_lab, y_lab = batch.x_lab.to(device), batch.y_lab.to(device)
-        x_unl, x_unl2 = batch.x_unl.to(device), batch.x_unl2.to(device)
+        x_lab, y_lab = ctx.shard(batch.x_lab).to(device), ctx.shard(batch.y_lab).to(device)
+        x_unl, x_unl2 = ctx.shard(batch.x_unl).to(device), ctx.shard(batch.x_unl2).to(device)
         # D step: labelled, unlabelled and generated batches.
         with torch.no_grad():
-            x_gen = G(G.sample_noise(config.batch_size, device=device))
+            x_gen = G(G.sample_noise(n_gen, device=device))
         l_lab, l_unl, l_gen = _discriminator_logits(D, x_lab, x_unl, x_gen, separate)
         if config.supervised:
             loss_sup, loss_unsup = semi_supervised_losses(l_lab, y_lab, l_unl, l_gen, alpha)
@@ -343,6 +360,7 @@ def train_epoch(
             loss_d = loss_d + state.ha_d.penalty()
         state.opt_d.zero_grad(set_to_none=True)
         loss_d.backward()
+        ctx.average_gradients(d_params)
         if state.ema is not None:
             state.ema.update()  # the reference averages the parameters from before this step
         state.opt_d.step()
@@ -354,10 +372,12 @@ def train_epoch(
             if config.generator_loss == "feature_matching":
                 with torch.no_grad():
                     f_real = features(x_unl2)
-                f_fake = features(G(G.sample_noise(config.batch_size, device=device)))
+                f_fake = features(G(G.sample_noise(n_gen, device=device)))
+                if ctx.enabled:  # a function of batch means: match the global batch's means
+                    f_real, f_fake = ctx.global_mean(f_real), ctx.global_mean(f_fake)
                 loss_g = feature_matching_loss(f_real, f_fake, config.feature_matching_norm)
             else:
-                fake = G(G.sample_noise(config.batch_size, device=device))
+                fake = G(G.sample_noise(n_gen, device=device))
                 if is_joint(D):  # the joint D judges fakes beside a real batch, as in its D step
                     fake = fake.reshape(len(fake), *x_unl.shape[1:])
                     logits_fake = D(torch.cat([x_unl, fake]), num_real=len(x_unl))[len(x_unl) :]
@@ -374,6 +394,7 @@ def train_epoch(
             total_g = loss_g if state.ha_g is None else loss_g + state.ha_g.penalty()
             state.opt_g.zero_grad(set_to_none=True)
             total_g.backward()
+            ctx.average_gradients(G.parameters())
             state.opt_g.step()
             if state.ha_g is not None:
                 state.ha_g.update()
@@ -386,7 +407,7 @@ def train_epoch(
         if progress and n % 50 == 0:
             s = sums / n
             bar.set_postfix(sup=f"{s[0]:.3f}", unsup=f"{s[1]:.3f}", gen=f"{s[2]:.3f}", err=f"{s[3]:.3f}")
-    means = (sums / max(n, 1)).tolist()
+    means = (ctx.sum_(sums) / (max(n, 1) * ctx.world_size)).tolist()
     record = {
         "lr": lr,
         "loss_supervised": means[0],
@@ -409,7 +430,7 @@ def _truncate_metrics(path: Path, last_epoch: int) -> None:
     path.write_text("".join(ln + "\n" for ln in kept))
 
 
-def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainConfig:
+def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool, write: bool = True) -> TrainConfig:
     ckpt = run_dir / CHECKPOINT
     saved = run_dir / "config.yaml"
     if resume and ckpt.exists():
@@ -427,6 +448,12 @@ def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainC
             "tensorboard",
             "score_every",
             "score_samples",
+            # speed options: the same computation up to floating point (e.g. resume a CPU run on a GPU)
+            "compile",
+            "compile_backend",
+            "amp",
+            "channels_last",
+            "data_on_device",
         )
         differing = [k for k, v in config.model_dump().items() if k not in free and old.model_dump()[k] != v]
         if differing:
@@ -438,8 +465,10 @@ def _prepare_run_dir(config: TrainConfig, run_dir: Path, resume: bool) -> TrainC
         raise ImprovedGANError(
             f"{run_dir} already holds a run; pass --resume to continue it, or choose another --run-dir"
         )
-    run_dir.mkdir(parents=True, exist_ok=True)
     config = config.model_copy(update={"run_dir": str(run_dir)})
+    if not write:  # another process (rank 0) writes the run directory
+        return config
+    run_dir.mkdir(parents=True, exist_ok=True)
     tmp = saved.with_suffix(".yaml.tmp")
     tmp.write_text(config.to_yaml())
     os.replace(tmp, saved)
@@ -451,14 +480,25 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
 
     With ``resume=True`` and a checkpoint in the run directory, training continues from the last
     completed epoch and gives the same result as an uninterrupted run (on the CPU).
+
+    Under ``torchrun`` with several processes it trains data-parallel (gloo on the CPU, NCCL on
+    GPUs; see :mod:`improved_gan.training.distributed`): rank 0 alone writes the run directory,
+    and a run may be resumed with any number of processes.
     """
     if isinstance(config, dict):
         config = validate_config(config)
     run_dir = Path(config.run_dir) if config.run_dir else config.default_run_dir()
-    config = _prepare_run_dir(config, run_dir, resume)
+    ctx = context_from_env()
+    ctx.check_batch_size(config.batch_size)
+    config = _prepare_run_dir(config, run_dir, resume, write=ctx.is_main)
     if config.threads:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    ctx, device, _ = init_distributed(resolve_device(config.device))
+    ctx.require_same(
+        resume and (run_dir / CHECKPOINT).exists(),
+        "whether there is a checkpoint to resume (put --run-dir on a filesystem that all nodes share)",
+    )
+    progress = progress and ctx.is_main
 
     x_train, y_train = load_split(config, "train")
     x_test, y_test = load_split(config, "test")
@@ -474,16 +514,22 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
         x_train[lab_idx], y_train[lab_idx], x_train, config.batch_size, tile=config.label_tiling
     )
     state = build_state(config, device, x_train)
+    if ctx.enabled:
+        ctx.broadcast_module(state.D)
+        ctx.broadcast_module(state.G)
+        if config.sync_batchnorm:
+            convert_sync_batchnorm(state.G)
     eval_batch = test_batch_size(state.D, config)
     metrics_path = run_dir / "metrics.jsonl"
     if resume and (run_dir / CHECKPOINT).exists():
         state.load(*load_checkpoint(run_dir / CHECKPOINT))
-        _truncate_metrics(metrics_path, state.epoch)
-    elif metrics_path.exists():
+        if ctx.is_main:
+            _truncate_metrics(metrics_path, state.epoch)
+    elif metrics_path.exists() and ctx.is_main:
         metrics_path.unlink()
 
     writer = None
-    if config.tensorboard:
+    if config.tensorboard and ctx.is_main:
         from torch.utils.tensorboard import SummaryWriter
 
         writer = SummaryWriter(str(run_dir / "tb"), purge_step=state.epoch + 1)
@@ -492,11 +538,11 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
     epochs = tqdm(range(state.epoch, config.epochs), desc="training", disable=not progress, unit="epoch")
     for _ in epochs:
         start = time.perf_counter()
-        record = train_epoch(state, batches, config, device, progress)
+        record = train_epoch(state, batches, config, device, progress, ctx)
         train_seconds = time.perf_counter() - start
         state.epoch += 1
         tested = {}
-        if config.supervised:
+        if config.supervised and ctx.is_main:  # rank 0 tests on the whole test set, as one process
             errors = int((test_logits(state, x_test, eval_batch).argmax(1) != y_test).sum())
             tested = {"test_errors": errors, "test_error": errors / len(y_test)}
             if state.ema is not None:  # also report the raw weights, which lead the average early on
@@ -509,11 +555,14 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
             "seconds": train_seconds,
             "images_per_second": len(batches) * config.batch_size / train_seconds,
             "eval_seconds": time.perf_counter() - start - train_seconds,
+            **({"processes": ctx.world_size} if ctx.enabled else {}),
         }
         # issue 4: dataset score and FID of G's samples (cached classifier) every score_every epochs
         if config.score_every and state.epoch % config.score_every == 0:
             from improved_gan.metrics.training_hook import generator_scores
 
+            if ctx.enabled:  # sampling and features sharded, logits and features gathered
+                from improved_gan.metrics.distributed import sharded_generator_scores as generator_scores
             record.update(
                 generator_scores(
                     state.G,
@@ -524,6 +573,10 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
                     data_range(config),
                 )
             )
+        if ctx.enabled:
+            check_replicas(state.replica_tensors(), ctx)
+            if not ctx.is_main:
+                continue
         with metrics_path.open("a") as f:
             f.write(json.dumps(record) + "\n")
         if writer is not None:
@@ -532,7 +585,7 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
                     writer.add_scalar(key, value, state.epoch)
             writer.flush()
         if config.sample_grid:
-            with torch.no_grad():
+            with torch.no_grad(), unsynced(state.G):
                 samples = to_uint8_images(state.G(fixed_noise), value_range=data_range(config))
             save_grid(samples, run_dir / "samples" / f"epoch_{state.epoch:04d}.png", rows=10)
         save_checkpoint(run_dir / CHECKPOINT, state.tensors(), {"epoch": str(state.epoch)})
@@ -557,4 +610,5 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
         )
     if writer is not None:
         writer.close()
+    ctx.barrier()  # every process returns once rank 0 has written the last epoch
     return run_dir
