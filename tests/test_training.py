@@ -71,6 +71,9 @@ def test_existing_run_needs_resume_and_resume_needs_same_config(tmp_path):
         train(tiny_config(tmp_path, lr=0.1, epochs=2), resume=True, progress=False)
     run = train(tiny_config(tmp_path, epochs=2, threads=1), resume=True, progress=False)  # threads may change
     assert load_checkpoint(run / CHECKPOINT)[1]["epoch"] == "2"
+    # speed options may change too (e.g. a CPU run resumed on a GPU with channels-last weights)
+    run = train(tiny_config(tmp_path, epochs=3, channels_last=True), resume=True, progress=False)
+    assert load_checkpoint(run / CHECKPOINT)[1]["epoch"] == "3"
 
 
 def test_config_validation_errors_are_one_line():
