@@ -1,0 +1,195 @@
+"""Fashion-MNIST semi-supervised benchmark (issue 7): the conv feature-matching SSL GAN against
+the same discriminator trained on the labelled examples alone.
+
+For each label count × seed, two runs with identical settings (model, widths, data, seeds,
+batches, lr, epochs, EMA) that differ only in ``unlabeled_weight``:
+
+* ``ssl``: the K+1 semi-supervised GAN, D loss L_supervised + L_unsupervised, G trained by
+  feature matching (the ``mnist-fm`` recipe on ``model: mnist-conv``);
+* ``supervised``: ``unlabeled_weight: 0``, so D is trained on the labelled batches only. The trainer
+  has no switch to skip G, so G is still trained (and D still runs forward on the unlabelled and
+  generated batches): wasted time, but D's parameters, dropout draws and labelled batches are
+  those an SSL run would see, and D has no cross-example layer, so the extra examples do not
+  change its labelled logits.
+
+No published semi-supervised result exists for Fashion-MNIST; the supervised baseline is the
+number to beat. Runs live in ``--runs-root/<method>-l<labels>-s<seed>``; a finished run is read,
+an interrupted one resumed, so the script can be re-invoked. The ``fashion_ssl`` section of
+BENCHMARKS.md is rewritten after every run (missing runs are listed).
+
+    python benchmarks/fashion_ssl.py                   # 2 label counts × 3 seeds × 2 methods
+    python benchmarks/fashion_ssl.py --collect-only    # only summarise what has finished
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import command, commit, machine, write_section  # noqa: E402
+
+METHODS = ("ssl", "supervised")
+
+
+def run_name(method: str, labels: int, seed: int) -> str:
+    return f"{method}-l{labels}-s{seed}"
+
+
+def overrides(args: argparse.Namespace, method: str, labels: int, seed: int) -> dict[str, Any]:
+    """The TrainConfig keys of one run on top of the ``mnist-fm`` preset."""
+    return {
+        "preset": "fashion-ssl",
+        "dataset": "fashion-mnist",
+        "model": args.model,
+        "conv": {"d_widths": list(args.d_widths), "g_widths": list(args.g_widths)},
+        "labels": labels,
+        "seed": seed,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "unlabeled_weight": 1.0 if method == "ssl" else 0.0,
+        "max_train_examples": args.max_train,
+        "max_test_examples": args.max_test,
+        "ema": {"enabled": True, "decay": args.ema_decay, "bias_correction": True},
+        "threads": args.threads,
+        "tensorboard": False,
+        "run_dir": str(args.runs_root / run_name(method, labels, seed)),
+    }
+
+
+def read_metrics(run_dir: Path) -> list[dict[str, Any]]:
+    path = run_dir / "metrics.jsonl"
+    if not path.exists():
+        return []
+    return [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
+
+
+def finished(run_dir: Path, epochs: int) -> dict[str, Any] | None:
+    """The last metrics record if the run reached ``epochs``, else None."""
+    records = read_metrics(run_dir)
+    return records[-1] if records and records[-1]["epoch"] >= epochs else None
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def summarise(args: argparse.Namespace) -> str:
+    """The BENCHMARKS.md section: the setting, then test error % per seed and mean ± std."""
+    rows, missing, seconds = [], [], {m: [] for m in METHODS}
+    means: dict[tuple[int, str], float] = {}
+    for labels in args.labels:
+        for method in METHODS:
+            ema, raw = [], []
+            cells = []
+            for seed in args.seeds:
+                run_dir = args.runs_root / run_name(method, labels, seed)
+                last = finished(run_dir, args.epochs)
+                if last is None:
+                    missing.append(run_name(method, labels, seed))
+                    cells.append("–")
+                    continue
+                ema.append(100 * last["test_error"])
+                raw.append(100 * last["test_error_raw"])
+                cells.append(f"{ema[-1]:.2f}")
+                seconds[method] += [r["seconds"] for r in read_metrics(run_dir)[: args.epochs]]
+            if ema:
+                means[labels, method] = statistics.mean(ema)
+            rows.append(
+                f"| {labels} | {method} | {' | '.join(cells)} | **{_mean_std(ema)}** | {_mean_std(raw)} |"
+            )
+    iters = -(-args.max_train // 100)  # batches of 100 unlabelled examples per epoch
+    sec = ", ".join(f"{m} {statistics.median(s):.0f} s (median of {len(s)})" for m, s in seconds.items() if s)
+    seed_cols = " | ".join(f"seed {s}" for s in args.seeds)
+    lines = [
+        "## Fashion-MNIST, semi-supervised GAN vs supervised-only (`benchmarks/fashion_ssl.py`)",
+        "",
+        f"- command: `{command()}`",
+        f"- commit: `{commit()}`; machine: {machine()}; 1 thread per run, runs one after another, on a "
+        "CPU shared with other jobs (timings are contended)",
+        f"- setting: `mnist-fm` recipe (Adam lr {args.lr}, β1 0.5, batches of 100 labelled / 100 "
+        f"unlabelled / 100 generated, feature matching) on `model: {args.model}`, D widths "
+        f"{tuple(args.d_widths)}, G widths {tuple(args.g_widths)}; **{args.epochs} epochs** over the "
+        f"first {args.max_train:,} training images ({iters} iterations per epoch, "
+        f"{iters * args.epochs} D+G steps in all); labelled subset class-balanced from those images; "
+        f"test error on the first {args.max_test:,} test images; EMA of D (decay {args.ema_decay}, "
+        "bias-corrected) for the test error, raw weights in the last column",
+        "- `ssl`: L_supervised + L_unsupervised; `supervised`: the same run with `unlabeled_weight: 0` "
+        "(same D, labels, batches, steps; G still trained but unused by D's loss)",
+        f"- seconds per epoch (training only): {sec or '–'}",
+        "",
+        f"| labels | method | {seed_cols} | mean ± std (EMA) | mean ± std (raw weights) |",
+        "|---|---|" + "---|" * len(args.seeds) + "---|---|",
+        *rows,
+        "",
+        "Test error in % at the last epoch (no selection over epochs); std over seeds (n − 1).",
+    ]
+    for labels in args.labels:
+        if (labels, "ssl") in means and (labels, "supervised") in means:
+            d = means[labels, "supervised"] - means[labels, "ssl"]
+            verdict = "SSL better" if d > 0 else "SSL not better"
+            lines.append(
+                f"{labels} labels: supervised − SSL = {d:+.2f} points of mean test error ({verdict})."
+            )
+    lines.append(
+        "No published semi-supervised anchor exists for Fashion-MNIST. This is a heavily reduced "
+        "setting (narrow nets, few hundred steps against the paper's 180,000 on MNIST), not a "
+        "converged result."
+    )
+    if missing:
+        lines += ["", f"Missing (not finished when this was written): {', '.join(missing)}."]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--labels", type=int, nargs="+", default=[100, 1000])
+    parser.add_argument("--seeds", type=int, nargs="+", default=[1, 2, 3])
+    parser.add_argument("--model", choices=("mnist-conv", "mnist-mlp"), default="mnist-conv")
+    parser.add_argument("--d-widths", type=int, nargs=2, default=[16, 32])
+    parser.add_argument("--g-widths", type=int, nargs=3, default=[64, 32, 16])
+    parser.add_argument("--epochs", type=int, default=3)
+    parser.add_argument("--max-train", type=int, default=5000, help="training images used")
+    parser.add_argument("--max-test", type=int, default=2000, help="test images used")
+    parser.add_argument("--lr", type=float, default=0.003)
+    parser.add_argument("--ema-decay", type=float, default=0.98)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--runs-root", type=Path, default=Path("/work/runs/fashion"))
+    parser.add_argument("--collect-only", action="store_true", help="train nothing, only summarise")
+    parser.add_argument("--section", default="fashion_ssl", help="BENCHMARKS.md section name")
+    args = parser.parse_args()
+
+    if not args.collect_only:
+        from improved_gan.training import load_config, train
+
+        # seeds outermost: each finished seed adds a complete SSL/supervised pair for both label counts
+        for seed in args.seeds:
+            for labels in args.labels:
+                for method in METHODS:
+                    run_dir = args.runs_root / run_name(method, labels, seed)
+                    if finished(run_dir, args.epochs) is not None:
+                        print(f"{run_dir.name}: done, skipped", flush=True)
+                        continue
+                    config = load_config("mnist-fm", overrides(args, method, labels, seed))
+                    print(f"{run_dir.name}: training", flush=True)
+                    train(config, resume=True, progress=False)
+                    last = finished(run_dir, args.epochs)
+                    print(f"{run_dir.name}: test error {100 * last['test_error']:.2f} %", flush=True)
+                    write_section(args.section, summarise(args))
+    body = summarise(args)
+    print(body)
+    write_section(args.section, body)
+
+
+if __name__ == "__main__":
+    main()
