@@ -11,11 +11,11 @@ For each label count × seed, two runs with identical settings (model, widths, d
 batches, lr, epochs, EMA) that differ only in ``unlabeled_weight``:
 
 * ``ssl``: the K+1 semi-supervised GAN, D loss L_supervised + L_unsupervised, G trained by
-  feature matching (the ``mnist-fm`` recipe on ``model: mnist-conv``);
+  feature matching (the ``mnist-fm`` recipe on ``--model``);
 * ``supervised``: ``unlabeled_weight: 0``, so D is trained on the labelled batches only. The trainer
   has no switch to skip G, so G is still trained (and D still runs forward on the unlabelled and
-  generated batches): wasted time, but D's parameters, dropout draws and labelled batches are
-  those an SSL run would see, and D has no cross-example layer, so the extra examples do not
+  generated batches): wasted time, but D's initial weights, its random draws (noise, dropout) and
+  its labelled batches are those of the SSL run with the same seed, and D has no cross-example layer, so the extra examples do not
   change its labelled logits.
 
 No published semi-supervised result exists for Fashion-MNIST; the supervised baseline is the
