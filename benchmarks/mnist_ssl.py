@@ -20,16 +20,20 @@ import sys
 import tempfile
 from pathlib import Path
 
+import yaml
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import command, commit, machine, write_section  # noqa: E402
 
 MILESTONES = (1, 10, 50, 100, 200, 300)
 
 
-def summarise(records: list[dict], label: str) -> str:
+def summarise(
+    records: list[dict], label: str, preset: str = "mnist-fm", seed: int = 1, labels: int = 100
+) -> str:
     seconds = [r["seconds"] for r in records]
     lines = [
-        f"### MNIST, 100 labels, seed 1 ({label})",
+        f"### MNIST, {labels} labels, seed {seed}, `{preset}` ({label})",
         "",
         f"- command: `{command()}`",
         f"- commit: `{commit()}`; machine: {machine()}",
@@ -37,8 +41,9 @@ def summarise(records: list[dict], label: str) -> str:
         f"**{statistics.median(seconds):.1f} s** (min {min(seconds):.1f}, max {max(seconds):.1f}); "
         f"target ≤ 20 s: {'met' if statistics.median(seconds) <= 20 else 'missed'}",
         "",
-        "| epoch | test errors (of 10,000) | train error (labelled batches) |",
-        "|---|---|---|",
+        "| epoch | test errors (of 10,000) | raw weights' test errors | train error (labelled batches) "
+        "| L_unsupervised | G loss (feature matching) |",
+        "|---|---|---|---|---|---|",
     ]
     by_epoch = {r["epoch"]: r for r in records}
     shown = [e for e in MILESTONES if e in by_epoch] or [records[-1]["epoch"]]
@@ -46,7 +51,11 @@ def summarise(records: list[dict], label: str) -> str:
         shown.append(records[-1]["epoch"])
     for e in shown:
         r = by_epoch[e]
-        lines.append(f"| {e} | {r['test_errors']} | {r['train_error']:.4f} |")
+        raw = r.get("test_errors_raw", "–")
+        lines.append(
+            f"| {e} | {r['test_errors']} | {raw} | {r['train_error']:.4f} | {r['loss_unsupervised']:.3f} "
+            f"| {r['loss_generator']:.3f} |"
+        )
     best = min(records, key=lambda r: r["test_errors"])
     lines += [
         "",
@@ -66,11 +75,21 @@ def main() -> None:
         "--from-run", type=Path, help="summarise an existing run directory instead of training"
     )
     parser.add_argument("--section", default="mnist_ssl", help="BENCHMARKS.md section name")
+    parser.add_argument("--note", default="", help="a line added under the table (e.g. the run's commit)")
     args = parser.parse_args()
     if args.from_run:
         path = args.from_run / "metrics.jsonl"
+        if not path.exists():
+            sys.exit(f"error: {path} not found; pass a run directory made by `improved-gan train`")
         records = [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
-        label = f"run {args.from_run.name}, {len(records)} of 300 epochs done"
+        run_config = yaml.safe_load((args.from_run / "config.yaml").read_text())
+        label = f"run {args.from_run.name}, {len(records)} of {run_config['epochs']} epochs done"
+        body = summarise(records, label, run_config["preset"], run_config["seed"], run_config["labels"])
+        if args.note:
+            body += "\n\n" + args.note
+        print(body)
+        write_section(args.section, body)
+        return
     else:
         from improved_gan.training import load_config, train
 
