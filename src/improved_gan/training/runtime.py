@@ -53,13 +53,14 @@ def apply_runtime_options(module: nn.Module, config: TrainConfig, device: torch.
     if config.channels_last:
         module.to(memory_format=torch.channels_last)
     for name in ("forward", "features"):
-        fn = getattr(module, name, None)
-        if fn is None:
+        original = getattr(module, name, None)
+        if original is None:
             continue
+        fn = original
         if config.amp == "bf16":
             fn = _autocast(fn, device.type)
         if config.compile:
             fn = torch.compile(fn, backend=config.compile_backend)
-        if fn is not getattr(module, name):
+        if fn is not original:  # only a wrapped pass becomes an instance attribute
             setattr(module, name, fn)
     return module
