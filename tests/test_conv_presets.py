@@ -123,3 +123,15 @@ def test_bf16_autocast_really_runs_the_convolutions_in_bfloat16(tmp_path):
     apply_runtime_options(D, config, torch.device("cpu"))
     out = D(torch.rand(2, 3 * 32 * 32))
     assert seen == [torch.bfloat16] and out.dtype == torch.float32
+
+
+def test_without_speed_options_the_models_are_left_as_they_are(tmp_path):
+    from improved_gan.training.runtime import apply_runtime_options
+    from improved_gan.training.trainer import build_models
+
+    D, G = build_models(_small("cifar10-fm", tmp_path, []))
+    for model in (D, G):
+        apply_runtime_options(model, _small("cifar10-fm", tmp_path, []), torch.device("cpu"))
+        assert "forward" not in vars(model) and "features" not in vars(model)
+    apply_runtime_options(D, _small("cifar10-fm", tmp_path, ["amp=bf16"]), torch.device("cpu"))
+    assert "forward" in vars(D) and "features" in vars(D)  # the autocast wrappers
