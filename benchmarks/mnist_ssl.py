@@ -25,7 +25,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import command, commit, machine, write_section  # noqa: E402
 
-MILESTONES = (1, 10, 50, 100, 200, 300)
+MILESTONES = (1, 10, 20, 30, 50, 100, 200, 300)
 
 
 def summarise(
@@ -35,7 +35,7 @@ def summarise(
     lines = [
         f"### MNIST, {labels} labels, seed {seed}, `{preset}` ({label})",
         "",
-        f"- command: `{command()}`",
+        f"- command: `{command().split(' --note ')[0]}`",  # the note itself is printed below the table
         f"- commit: `{commit()}`; machine: {machine()}",
         f"- epochs measured: {len(records)}; seconds per epoch (training only, median): "
         f"**{statistics.median(seconds):.1f} s** (min {min(seconds):.1f}, max {max(seconds):.1f}); "
