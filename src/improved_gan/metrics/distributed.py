@@ -14,8 +14,6 @@ this path by itself (:func:`sharded_pass`).
 
 from __future__ import annotations
 
-import copy
-
 import numpy as np
 import torch
 
@@ -145,21 +143,12 @@ def sharded_generator_samples(
     """This process's part of :func:`~improved_gan.metrics.training_hook.sample_generator`'s ``n``
     samples: the same seeded noise batches, each process generating a contiguous range of them
     (so batch-norm statistics are those of the same batches). uint8 (n_r, 28, 28)."""
-    from improved_gan.training.images import to_uint8_images
+    from improved_gan.metrics.training_hook import sample_generator
 
     ctx = ctx or context_from_env()
-    with unsynced(G):
-        G = copy.deepcopy(G).train()
-    device = next(G.parameters()).device
-    rng = torch.Generator().manual_seed(seed)
-    starts = list(range(0, n, batch_size))
-    lo, hi = shard_range(len(starts), ctx)
-    chunks = [np.zeros((0, 28, 28), dtype=np.uint8)]
-    for k, start in enumerate(starts):
-        z = G.sample_noise(batch_size, generator=rng)  # every batch is drawn, to keep the stream
-        if lo <= k < hi:
-            chunks.append(to_uint8_images(G(z.to(device)), value_range=value_range)[: n - start])
-    return np.concatenate(chunks)
+    lo, hi = shard_range(len(range(0, n, batch_size)), ctx)
+    with unsynced(G):  # the copy sample_generator makes normalises with its own batches
+        return sample_generator(G, n, seed, batch_size, value_range, batches=range(lo, hi))
 
 
 def sharded_generator_scores(

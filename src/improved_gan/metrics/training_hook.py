@@ -29,19 +29,25 @@ def sample_generator(
     seed: int = 0,
     batch_size: int = 100,
     value_range: tuple[float, float] = (0.0, 1.0),
+    batches: range | None = None,
 ) -> np.ndarray:
     """``n`` samples of ``G`` as uint8 (N, 28, 28), from a copy of G in training mode (batch
     statistics, as the reference samples), in batches of ``batch_size`` with seeded noise;
-    ``value_range`` is G's output range ((0, 1) sigmoid, (-1, 1) tanh)."""
+    ``value_range`` is G's output range ((0, 1) sigmoid, (-1, 1) tanh). ``batches``: generate
+    only these batch indices (every batch's noise is still drawn, so each keeps its noise), as a
+    process does under torchrun; default all."""
     from improved_gan.training.images import to_uint8_images
 
     G = copy.deepcopy(G).train()
     device = next(G.parameters()).device
     rng = torch.Generator().manual_seed(seed)
-    chunks = []
-    for start in range(0, n, batch_size):
-        z = G.sample_noise(batch_size, generator=rng).to(device)
-        chunks.append(to_uint8_images(G(z), value_range=value_range)[: n - start])
+    starts = range(0, n, batch_size)
+    keep = range(len(starts)) if batches is None else batches
+    chunks = [np.zeros((0, 28, 28), dtype=np.uint8)]
+    for k, start in enumerate(starts):
+        z = G.sample_noise(batch_size, generator=rng)
+        if k in keep:
+            chunks.append(to_uint8_images(G(z.to(device)), value_range=value_range)[: n - start])
     return np.concatenate(chunks)
 
 
