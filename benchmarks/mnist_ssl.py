@@ -78,11 +78,12 @@ def main() -> None:
     parser.add_argument("--note", default="", help="a line added under the table (e.g. the run's commit)")
     args = parser.parse_args()
     if args.from_run:
-        path = args.from_run / "metrics.jsonl"
-        if not path.exists():
-            sys.exit(f"error: {path} not found; pass a run directory made by `improved-gan train`")
+        path, config_path = args.from_run / "metrics.jsonl", args.from_run / "config.yaml"
+        for needed in (path, config_path):
+            if not needed.exists():
+                sys.exit(f"error: {needed} not found; pass a run directory made by `improved-gan train`")
         records = [json.loads(s) for s in path.read_text().splitlines() if s.strip()]
-        run_config = yaml.safe_load((args.from_run / "config.yaml").read_text())
+        run_config = yaml.safe_load(config_path.read_text())
         label = f"run {args.from_run.name}, {len(records)} of {run_config['epochs']} epochs done"
         body = summarise(records, label, run_config["preset"], run_config["seed"], run_config["labels"])
         if args.note:
@@ -90,14 +91,13 @@ def main() -> None:
         print(body)
         write_section(args.section, body)
         return
-    else:
-        from improved_gan.training import load_config, train
+    from improved_gan.training import load_config, train
 
-        with tempfile.TemporaryDirectory() as tmp:
-            config = load_config("mnist-fm", {"epochs": args.epochs, "run_dir": tmp, "tensorboard": False})
-            run = train(config, progress=True)
-            records = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
-        label = f"{args.epochs}-epoch timing run"
+    with tempfile.TemporaryDirectory() as tmp:
+        config = load_config("mnist-fm", {"epochs": args.epochs, "run_dir": tmp, "tensorboard": False})
+        run = train(config, progress=True)
+        records = [json.loads(s) for s in (run / "metrics.jsonl").read_text().splitlines()]
+    label = f"{args.epochs}-epoch timing run"
     body = summarise(records, label)
     print(body)
     write_section(args.section, body)
