@@ -1,7 +1,7 @@
 """Speed of the convolutional experiments on this machine (issue 7): seconds per training
 iteration of the reference conv models, and what that means per epoch and per full run.
 
-One iteration is what the reference scripts do per minibatch (REFERENCE_IMPL.md §2.10): a D step
+One iteration is what the reference scripts do per minibatch (openai/improved-gan `mnist_svhn_cifar10/train_mnist_feature_matching.py`): a D step
 on 100 labelled, 100 unlabelled and 100 generated images, then 1 G step (feature matching) or 3
 (minibatch discrimination). For each preset, the full-size models train on synthetic images of
 the right shape for one warm-up iteration and then ``--iters`` timed iterations; seconds per

@@ -1,5 +1,5 @@
 """The CIFAR-10, SVHN, minibatch-discrimination and ImageNet models as the presets build them:
-parameter counts from the reference's layer lists (REFERENCE_IMPL.md §4–6, §8, §12), worked out
+parameter counts from the reference's layer lists (openai/improved-gan `mnist_svhn_cifar10/train_cifar_*.py`, `train_svhn_*.py`, `imagenet/discriminator.py`), worked out
 by hand below, and output shapes."""
 
 import pytest

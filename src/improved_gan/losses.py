@@ -1,7 +1,7 @@
 """The semi-supervised GAN losses of paper §5 with the "generated" logit fixed at 0.
 
 D outputs K logits l_1..l_K. With a (K+1)-th logit fixed at 0, D(x) = Z(x)/(Z(x)+1) where
-Z = Σ_k exp l_k. Writing lse = logsumexp(l) (REFERENCE_IMPL.md §2.6):
+Z = Σ_k exp l_k. Writing lse = logsumexp(l) (openai/improved-gan `mnist_svhn_cifar10/train_*.py`):
 
 * −log D(x)     = −lse + softplus(lse)
 * −log(1 − D(x)) = softplus(lse)
@@ -57,7 +57,7 @@ def semi_supervised_losses(
 
 def generator_minimax_loss(logits_gen: torch.Tensor) -> torch.Tensor:
     """The saturating minimax generator loss of the minibatch-discrimination scripts:
-    E log(1 − D(G(z))) = −mean softplus(lse(G(z))) (REFERENCE_IMPL.md §6)."""
+    E log(1 − D(G(z))) = −mean softplus(lse(G(z))) (openai/improved-gan `mnist_svhn_cifar10/train_cifar_minibatch_discrimination.py`, `train_svhn_minibatch_discrimination.py`)."""
     return -F.softplus(torch.logsumexp(logits_gen, dim=1)).mean()
 
 

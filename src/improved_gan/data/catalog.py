@@ -1,5 +1,5 @@
 """One entry point for every dataset the trainer can use, and each dataset's pixel scaling
-(REFERENCE_IMPL.md §2.9, §12).
+(openai/improved-gan `mnist_svhn_cifar10/cifar10_data.py`, `svhn_data.py`, `imagenet/train_imagenet.py`).
 
 | dataset | images | scaling to floats |
 |---|---|---|

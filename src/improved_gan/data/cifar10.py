@@ -1,4 +1,4 @@
-"""CIFAR-10 from the "python version" of Krizhevsky's release (REFERENCE_IMPL.md §2.9).
+"""CIFAR-10 from the "python version" of Krizhevsky's release (openai/improved-gan `mnist_svhn_cifar10/cifar10_data.py`).
 
 Accepted layouts under ``<root>/cifar10/``: the extracted folder ``cifar-10-batches-py/``
 (``data_batch_1`` … ``data_batch_5``, ``test_batch``) or the tarball ``cifar-10-python.tar.gz``

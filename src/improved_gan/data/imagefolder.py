@@ -1,5 +1,5 @@
 """An ImageNet-style image folder: ``<root>/imagefolder/<split>/<class>/<image files>``
-(REFERENCE_IMPL.md §12).
+(openai/improved-gan `imagenet/train_imagenet.py`).
 
 Classes are the sorted sub-folder names (label = index). Each image is converted to RGB (grey
 images are colourised by repeating the channel), centre-cropped to its shortest side and resized

@@ -1,6 +1,6 @@
 """Labelled subset and per-epoch batch streams, as the reference code builds them.
 
-REFERENCE_IMPL.md §2.10: the whole training set is permuted with ``RandomState(seed_data)`` and
+openai/improved-gan `mnist_svhn_cifar10/train_mnist_feature_matching.py`: the whole training set is permuted with ``RandomState(seed_data)`` and
 the first ``count`` examples of each class form a class-balanced labelled set; the unlabelled
 set is the whole training set (labelled examples included). Every epoch the labelled stream is
 the concatenation of ``R`` fresh permutations of the labelled set, the unlabelled set is

@@ -1,4 +1,4 @@
-"""SVHN, cropped digits (``train_32x32.mat``, ``test_32x32.mat``; REFERENCE_IMPL.md §2.9, §5).
+"""SVHN, cropped digits (``train_32x32.mat``, ``test_32x32.mat``; openai/improved-gan `mnist_svhn_cifar10/svhn_data.py`, `train_svhn_feature_matching.py`).
 
 Each file is a MATLAB v5 file with ``X``, uint8 of shape (32, 32, 3, N), and ``y``, shape (N, 1)
 with values 1..10, where **10 means the digit 0** (mapped to 0 here). The ``extra`` set is not

@@ -1,7 +1,7 @@
 """The reference Inception-v3 (TF graph of 2015-12-05, 1008 outputs) in PyTorch, for the
 Inception Score, FID and KID exactly as the original TensorFlow code computes them.
 
-What the original graph does (REFERENCE_IMPL.md §9.1, reproduced by torch-fidelity and
+What the original graph does (openai/improved-gan `inception_score/model.py`, reproduced by torch-fidelity and
 pytorch-fid, whose converted weights we load):
 
 1. uint8 RGB input of any size, cast to float32;

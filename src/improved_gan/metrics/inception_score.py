@@ -1,7 +1,7 @@
 """The Inception Score of the paper (§4), exactly as the reference code computes it.
 
 IS = exp(E_x KL(p(y|x) ‖ p(y))). The reference (openai/improved-gan ``inception_score/model.py``,
-REFERENCE_IMPL.md §9.1) cuts the N predictions into ``splits`` *contiguous* chunks
+openai/improved-gan `inception_score/model.py`) cuts the N predictions into ``splits`` *contiguous* chunks
 ``[i·N//splits, (i+1)·N//splits)``, computes for each chunk
 s_k = exp(mean_i Σ_c p_ic (log p_ic − log p̄_c)) with p̄ the chunk's mean prediction, and returns
 (mean_k s_k, population std_k s_k) (``np.std``, ddof = 0).

@@ -1,4 +1,4 @@
-"""The convolutional models of the reference's CIFAR-10 / SVHN scripts (REFERENCE_IMPL.md §4, §6)
+"""The convolutional models of the reference's CIFAR-10 / SVHN scripts (openai/improved-gan `mnist_svhn_cifar10/train_cifar_feature_matching.py`, `mnist_svhn_cifar10/train_cifar_minibatch_discrimination.py`, `train_svhn_minibatch_discrimination.py`)
 and of its deleted MNIST minibatch-discrimination script (§7), with widths as arguments so that
 tests and small machines can shrink them.
 

@@ -1,5 +1,4 @@
-"""The ImageNet 128×128 models of the reference's TensorFlow code (REFERENCE_IMPL.md §12, §8.2,
-§10.1; paper §6.3, Fig. 6).
+"""The ImageNet 128×128 models of the reference's TensorFlow code (openai/improved-gan `imagenet/train_imagenet.py`, `imagenet/discriminator.py`, `imagenet/model.py`, `imagenet/generator.py`; paper §6.3, Fig. 6).
 
 * :class:`ImagenetGenerator`: z ~ U[−1, 1]^8192 → linear → 4×4×512 → VBN → ReLU, then five 5×5
   stride-2 deconvolutions (→ 8, 16, 32, 64, 128) each followed by VBN and ReLU, with a U[−1, 1]

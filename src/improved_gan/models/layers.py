@@ -1,4 +1,4 @@
-"""Layers of the paper's models (REFERENCE_IMPL.md §2.1–2.5).
+"""Layers of the paper's models (openai/improved-gan `mnist_svhn_cifar10/nn.py`).
 
 * :class:`WeightNormDense`: weight normalisation (Salimans & Kingma 2016) with the reference's
   data-dependent init and *frozen* hidden-layer scales.
@@ -90,7 +90,7 @@ class WeightNormDense(nn.Module):
 class _WeightNormConvBase(nn.Module):
     """Shared by the weight-normalised (transposed) convolutions: W = s·V/sqrt(ε + ‖V‖²) per
     output channel, bias b, frozen ``s`` unless ``train_scale``; data-dependent init as
-    :class:`WeightNormDense` with statistics over (N, H, W) per channel (REFERENCE_IMPL.md §2.1)."""
+    :class:`WeightNormDense` with statistics over (N, H, W) per channel (openai/improved-gan `mnist_svhn_cifar10/nn.py`)."""
 
     _norm_dims: tuple[int, ...] = (1, 2, 3)
 
@@ -268,7 +268,7 @@ class ShiftOnlyBatchNorm(nn.Module):
     """(x − μ_B)/sqrt(σ²_B + eps) + b with batch statistics always (no scale, no running stats).
 
     Statistics run over the batch axis for (N, C) input and over (N, H, W) per channel for
-    (N, C, H, W) input; σ² is the biased variance (REFERENCE_IMPL.md §2.4).
+    (N, C, H, W) input; σ² is the biased variance (openai/improved-gan `mnist_svhn_cifar10/nn.py`).
     """
 
     def __init__(self, num_features: int, eps: float = 1e-6) -> None:

@@ -1,5 +1,5 @@
 """The permutation-invariant MNIST models of ``train_mnist_feature_matching.py``
-(REFERENCE_IMPL.md §3; paper §5.1, Table 1)."""
+(openai/improved-gan `mnist_svhn_cifar10/train_mnist_feature_matching.py`; paper §5.1, Table 1)."""
 
 from __future__ import annotations
 

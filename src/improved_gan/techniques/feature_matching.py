@@ -1,7 +1,7 @@
 """Feature matching (paper §3.1, Eq. 4): ‖E_x f(x) − E_z f(G(z))‖₂².
 
 The generator matches the batch means of an intermediate discriminator layer f. The reference
-code averages over units instead of summing (REFERENCE_IMPL.md §0.4): the MNIST script takes the
+code averages over units instead of summing (openai/improved-gan `mnist_svhn_cifar10/train_mnist_feature_matching.py`): the MNIST script takes the
 mean *squared* difference of batch means (``norm="l2"``), the CIFAR/SVHN scripts the mean
 *absolute* difference (``norm="l1"``). f is the model's own feature layer (``D.features(x)``) or
 any named layer through :class:`FeatureExtractor`.

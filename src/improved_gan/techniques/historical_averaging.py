@@ -2,7 +2,7 @@
 
 Each player adds ‖θ − (1/t) Σ_{i=1}^t θ[i]‖² to its cost, where θ[i] is the value of its
 parameters at past time i. The paper motivates it by fictitious play and gives no weight and no
-implementation; no public code of the paper has it (REFERENCE_IMPL.md §10.2). Our design:
+implementation; no public code of the paper has it (none in openai/improved-gan; its issue #45 asks for it). Our design:
 
 * ``penalty()`` = λ · Σ_p ‖p − p̄‖², the sum over the player's trainable parameters, with the
   running mean p̄ a constant (no gradient flows into the history);

@@ -1,4 +1,4 @@
-"""One-sided label smoothing (paper §3.4; REFERENCE_IMPL.md §11).
+"""One-sided label smoothing (paper §3.4; openai/improved-gan `imagenet/build_model.py`).
 
 D's target for real data becomes α (e.g. 0.9) while the target for generated data stays 0.
 The optimal discriminator is then D*(x) = α·p_data(x) / (p_data(x) + p_model(x)); smoothing the

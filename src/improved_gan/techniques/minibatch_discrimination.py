@@ -1,4 +1,4 @@
-"""Minibatch discrimination (paper §3.2, Fig. 1; REFERENCE_IMPL.md §8).
+"""Minibatch discrimination (paper §3.2, Fig. 1; openai/improved-gan `mnist_svhn_cifar10/nn.py`, `imagenet/discriminator.py`).
 
 A discriminator layer that lets D look at a whole minibatch: features f(x_i) ∈ R^A are
 multiplied by a tensor T ∈ R^{A×B×C} to give M_i ∈ R^{B×C}; for each of the B kernels the
@@ -84,7 +84,7 @@ def has_cross_example_layers(model: nn.Module) -> bool:
 
 
 class MinibatchDiscrimination(nn.Module):
-    """The reference minibatch layer (REFERENCE_IMPL.md §8.1; paper §3.2).
+    """The reference minibatch layer (openai/improved-gan `mnist_svhn_cifar10/nn.py`; paper §3.2).
 
     T = θ · exp(log_scale) / ‖θ‖, normalised over the A axis for each (b, c) column;
     M = f·T ∈ R^{N×B×C}; o[i, b] = Σ_{j≠i} exp(−‖M[i,b] − M[j,b]‖₁) + bias[b] (a sum over the other
@@ -162,7 +162,7 @@ class MinibatchDiscrimination(nn.Module):
 
 
 class JointMinibatchDiscrimination(nn.Module):
-    """The ImageNet discriminator's minibatch features (REFERENCE_IMPL.md §8.2).
+    """The ImageNet discriminator's minibatch features (openai/improved-gan `imagenet/discriminator.py`).
 
     M = f·W + b (a plain linear map to B·C, no weight norm, no data init) on a *joint* batch
     ``[real; fake]`` of N = 2n examples. With c[i, j, b] = exp(−‖M[i,b] − M[j,b]‖₁)·[i ≠ j]:

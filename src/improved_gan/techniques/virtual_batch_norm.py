@@ -1,4 +1,4 @@
-"""Virtual batch normalisation (paper §3.5; REFERENCE_IMPL.md §10.1).
+"""Virtual batch normalisation (paper §3.5; openai/improved-gan `imagenet/model.py`, `imagenet/generator.py`).
 
 Batch norm makes an example's output depend on the other examples of its minibatch. VBN
 normalises each example x with the statistics of a *reference batch* chosen once at the start of

@@ -68,8 +68,7 @@ class TechniquesConfig(BaseModel):
 
 
 class ConvConfig(BaseModel):
-    """Widths and regularisers of the conv models (``model: conv28`` / ``conv32``; REFERENCE_IMPL.md
-    §4–7). CIFAR-10 FM: widths 96/192, input dropout 0.2, no input noise; SVHN FM: 64/128;
+    """Widths and regularisers of the conv models (``model: conv28`` / ``conv32``; openai/improved-gan `mnist_svhn_cifar10/train_cifar_*.py`, `train_svhn_*.py`). CIFAR-10 FM: widths 96/192, input dropout 0.2, no input noise; SVHN FM: 64/128;
     minibatch discrimination: 96/192, input noise 0.2, no input dropout."""
 
     model_config = ConfigDict(extra="forbid")
@@ -82,7 +81,7 @@ class ConvConfig(BaseModel):
 
 
 class ImagenetConfig(BaseModel):
-    """Sizes of the ImageNet 128×128 models (``model: imagenet128``; REFERENCE_IMPL.md §12). The
+    """Sizes of the ImageNet 128×128 models (``model: imagenet128``; openai/improved-gan `imagenet/train_imagenet.py`). The
     minibatch features' size comes from ``techniques.minibatch_kernels`` / ``_kernel_dim``."""
 
     model_config = ConfigDict(extra="forbid")

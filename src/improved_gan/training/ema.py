@@ -1,4 +1,4 @@
-"""Test-time exponential moving average of the discriminator's parameters (REFERENCE_IMPL.md §2.8).
+"""Test-time exponential moving average of the discriminator's parameters (openai/improved-gan `mnist_svhn_cifar10/train_*.py`).
 
 This is the reference's ``disc_param_avg``, *not* the paper's historical averaging: a shadow
 a ← a + (1 − decay)·(p − a) after every D step, from the parameters before that step. The

@@ -1,4 +1,4 @@
-"""Adam exactly as the reference's hand-written ``nn.adam_updates`` (REFERENCE_IMPL.md §2.7).
+"""Adam exactly as the reference's hand-written ``nn.adam_updates`` (openai/improved-gan `mnist_svhn_cifar10/nn.py`).
 
 m ← β1·m + (1−β1)·g;  v ← β2·v + (1−β2)·g²;  p ← p − lr·m̂ / sqrt(v̂ + ε)
 with m̂ = m/(1−β1^t), v̂ = v/(1−β2^t), t starting at 1. The ε sits *inside* the square root,

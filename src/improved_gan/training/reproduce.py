@@ -3,8 +3,7 @@
 Inception Scores of the technique ablations).
 
 The semi-supervised tables run (or resume, or just collect) one training run per (labels, seed),
-then write a Markdown table of mean ± std over seeds beside the paper's numbers (REFERENCE_IMPL.md
-§13; RESULTS.md), plus an ensemble row. The paper does not say how its "ensemble of 10" combines
+then write a Markdown table of mean ± std over seeds beside the paper's numbers (the paper's Tables 1–3), plus an ensemble row. The paper does not say how its "ensemble of 10" combines
 members; we average the members' softmax over the K classes and take the argmax. Table 3 trains
 one run per preset and seed and scores 50,000 samples of each with the reference-exact Inception
 Score (which needs the Inception weights, see ``improved-gan score``).

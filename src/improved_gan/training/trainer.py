@@ -1,4 +1,4 @@
-"""The GAN training loop of the reference scripts (paper §3 and §5, REFERENCE_IMPL.md §2–3, §6).
+"""The GAN training loop of the reference scripts (paper §3 and §5, openai/improved-gan `mnist_svhn_cifar10/nn.py`, `train_mnist_feature_matching.py`, `train_cifar_minibatch_discrimination.py`).
 
 One iteration = one D step on three batches (labelled, unlabelled, freshly generated) with
 L_supervised + w·L_unsupervised, then ``g_steps`` G steps (feature matching, or the minimax /
@@ -133,7 +133,7 @@ def build_models(config: TrainConfig) -> tuple[nn.Module, nn.Module]:
 
 def _imagenet_models(config: TrainConfig, norm: str) -> tuple[nn.Module, nn.Module]:
     """The ImageNet 128×128 D (explicit generated logit, joint minibatch features) and G (VBN,
-    per-layer noise maps), REFERENCE_IMPL.md §12."""
+    per-layer noise maps), openai/improved-gan `imagenet/train_imagenet.py`."""
     c, t = config.imagenet, config.techniques
     D = ImagenetDiscriminator(
         num_classes=config.num_logits,
