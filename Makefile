@@ -13,7 +13,7 @@ SEED   ?= 1
 $(BIN)/improved-gan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	# torch 2.13.0: the CPU wheel where one lies on disk (see DEVELOPERS.md); elsewhere PyPI's build.
+	# torch 2.13.0: the CPU wheel where one lies on disk; elsewhere PyPI's build (README "Quick start").
 	$(BIN)/pip install --quiet torch==2.13.0
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
@@ -29,6 +29,7 @@ test: setup
 lint: setup
 	$(BIN)/ruff check src tests benchmarks
 	$(BIN)/ruff format --check src tests benchmarks
+	$(BIN)/lint-imports  # the layers contract in pyproject.toml: each layer imports only the ones below
 
 clean:
 	rm -rf $(VENV) build dist src/*.egg-info .pytest_cache .ruff_cache

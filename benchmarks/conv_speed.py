@@ -32,7 +32,8 @@ def time_preset(preset: str, iters: int, device: str, warmup: int = 1) -> dict:
 
     from improved_gan.data import SemiSupervisedBatches
     from improved_gan.training import load_config
-    from improved_gan.training.trainer import build_state, load_split, resolve_device, train_epoch
+    from improved_gan.training.build import build_state, load_split, resolve_device
+    from improved_gan.training.loop import train_epoch
 
     paper = load_config(preset)
     batch = paper.batch_size

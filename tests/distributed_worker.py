@@ -18,23 +18,15 @@ from safetensors.torch import save_file
 from torch import nn
 
 from improved_gan.data import SemiSupervisedBatches, balanced_labelled_subset
-from improved_gan.metrics.distributed import (
-    sharded_generator_samples,
-    sharded_generator_scores,
-    sharded_score,
-)
+from improved_gan.metrics import dataset_score, generator_scores, sample_generator
 from improved_gan.metrics.extractors import Extractor
 from improved_gan.metrics.score import score
-from improved_gan.models import GaussianNoise
+from improved_gan.models import GaussianNoise, MnistGenerator
+from improved_gan.models.sync_batch_norm import convert_sync_batchnorm, unsynced
+from improved_gan.training.build import build_state, load_split
 from improved_gan.training.config import validate_config
-from improved_gan.training.distributed import (
-    SINGLE,
-    DistContext,
-    convert_sync_batchnorm,
-    gather_rows,
-    init_distributed,
-)
-from improved_gan.training.trainer import build_state, load_split, train_epoch
+from improved_gan.training.loop import train_epoch
+from improved_gan.utils.distributed import SINGLE, DistContext, gather_rows, init_distributed, shard_range
 
 GLOBAL_BATCH = 100
 STEPS = 3
@@ -123,22 +115,18 @@ def scoring_outputs(ctx: DistContext) -> dict[str, torch.Tensor]:
     """The sharded IS/FID of the toy images, G's gathered sharded samples and the trainer's
     sharded score hook (dataset score and FID of G's samples)."""
     images, reference = score_inputs()
-    result = sharded_score(images, toy_extractor(), splits=10, reference=reference, ctx=ctx)
-    api = score(
-        images, ("is", "fid"), toy_extractor(), reference=reference, progress=False
-    )  # sharded under torchrun
+    result = score(images, ("is", "fid"), toy_extractor(), reference=reference, progress=False)  # sharded
     torch.manual_seed(0)
-    from improved_gan.models import MnistGenerator
-
     G = MnistGenerator()
-    local = sharded_generator_samples(G, 250, seed=4, batch_size=100, ctx=ctx)
+    lo, hi = shard_range(3, ctx)  # 250 samples in batches of 100
+    with unsynced(G):
+        local = sample_generator(G, 250, seed=4, batch_size=100, batches=range(lo, hi))
     samples = gather_rows(torch.from_numpy(local), ctx)
     with toy_dataset_classifier():
-        hook = sharded_generator_scores(G, "mnist", 250, seed=4)
+        hook = generator_scores(G, "mnist", 250, seed=4)  # sampling and scoring sharded under torchrun
     return {
         "is": torch.tensor([result["is_mean"], result["is_std"]], dtype=torch.float64),
         "fid": torch.tensor([result["fid"]], dtype=torch.float64),
-        "score_api": torch.tensor([api["is_mean"], api["is_std"], api["fid"]], dtype=torch.float64),
         "samples": samples,
         "hook": torch.tensor([hook[k] for k in HOOK_KEYS], dtype=torch.float64),
     }
@@ -150,14 +138,12 @@ HOOK_KEYS = ("dataset_score", "dataset_score_std", "dataset_fid")
 @contextmanager
 def toy_dataset_classifier() -> Iterator[None]:
     """The trainer's score hook with the toy extractor standing in for the cached MNIST classifier."""
-    from improved_gan.metrics import extractors
-
-    original = extractors.load_extractor
-    extractors.load_extractor = lambda name, *args, **kwargs: toy_extractor()
+    original = dataset_score.load_extractor
+    dataset_score.load_extractor = lambda name, *args, **kwargs: toy_extractor()
     try:
         yield
     finally:
-        extractors.load_extractor = original
+        dataset_score.load_extractor = original
 
 
 def run(ctx: DistContext = SINGLE) -> dict[str, torch.Tensor]:

@@ -246,8 +246,8 @@ def test_training_reads_the_real_formats_end_to_end(dataset, tmp_path):
 
     import torch
 
-    from improved_gan.training import load_config
-    from improved_gan.training.trainer import load_split, train
+    from improved_gan.training import load_config, train
+    from improved_gan.training.build import load_split
 
     torch.set_num_threads(1)
     if dataset == "cifar10":

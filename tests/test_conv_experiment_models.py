@@ -7,7 +7,7 @@ import torch
 
 from improved_gan.models import CrossBatchNorm, ImagenetDiscriminator, ImagenetGenerator
 from improved_gan.training import load_config
-from improved_gan.training.trainer import build_models
+from improved_gan.training.build import build_models
 
 
 def _trainable(module: torch.nn.Module) -> int:

@@ -9,9 +9,9 @@ import torch
 from PIL import Image
 
 from improved_gan.errors import ImprovedGANError
-from improved_gan.training import load_config
+from improved_gan.training import load_config, train
 from improved_gan.training.config import preset_names
-from improved_gan.training.trainer import CHECKPOINT, train
+from improved_gan.training.run_dir import CHECKPOINT
 
 # Shrinks every model so that a preset runs in about a second on one CPU thread.
 SMALL = [
@@ -106,8 +106,8 @@ def test_speed_options_run_a_step_on_the_cpu(options, tmp_path):
 
 
 def test_bf16_autocast_really_runs_the_convolutions_in_bfloat16(tmp_path):
+    from improved_gan.training.build import build_models
     from improved_gan.training.runtime import apply_runtime_options
-    from improved_gan.training.trainer import build_models
 
     config = _small("cifar10-fm", tmp_path, ["amp=bf16"])
     D, _ = build_models(config)
@@ -126,8 +126,8 @@ def test_bf16_autocast_really_runs_the_convolutions_in_bfloat16(tmp_path):
 
 
 def test_without_speed_options_the_models_are_left_as_they_are(tmp_path):
+    from improved_gan.training.build import build_models
     from improved_gan.training.runtime import apply_runtime_options
-    from improved_gan.training.trainer import build_models
 
     D, G = build_models(_small("cifar10-fm", tmp_path, []))
     for model in (D, G):

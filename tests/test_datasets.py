@@ -4,7 +4,7 @@ from conftest import write_idx
 
 from improved_gan.data import DatasetNotFoundError, IDXFormatError, load_idx_dataset
 from improved_gan.data import datasets as ds
-from improved_gan.data.registry import IDX_DATASETS, IDXDataset
+from improved_gan.data.idx_files import IDX_DATASETS, IDXDataset
 from improved_gan.errors import ImprovedGANError
 
 
@@ -88,7 +88,7 @@ def test_download_verifies_checksum_and_installs_atomically(tmp_path, monkeypatc
     refused and leaves nothing behind."""
     import hashlib
 
-    from improved_gan.data.registry import IDXFile
+    from improved_gan.data.idx_files import IDXFile
 
     mirror = tmp_path / "mirror" / "mnist"
     images, labels = _write_split(tmp_path / "mirror", "mnist", "test", 12)

@@ -143,7 +143,7 @@ def test_failed_download_reports_every_mirror(monkeypatch, tmp_path):
         calls.append(list(urls))
         return [f"{u}: offline" for u in urls]
 
-    monkeypatch.setattr("improved_gan.data.download.download_verified", no_network)
+    monkeypatch.setattr("improved_gan.metrics.inception.download_verified", no_network)
     with pytest.raises(ImprovedGANError, match="download failed.*offline.*offline"):
         inc.inception_weights_path()
     assert calls == [list(inc.WEIGHTS_URLS)]

@@ -8,7 +8,8 @@ from conftest import tiny_config
 from PIL import Image
 
 from improved_gan.errors import ImprovedGANError
-from improved_gan.metrics.inputs import open_source, to_uint8_nchw
+from improved_gan.metrics.inputs import open_source
+from improved_gan.utils.images import to_uint8_nchw
 
 
 @pytest.fixture(autouse=True)
@@ -74,10 +75,12 @@ def test_folder_of_pngs_is_read_in_name_order(tmp_path):
 def test_colour_folder_and_mixed_sizes(tmp_path):
     Image.fromarray(np.zeros((8, 8, 3), np.uint8)).save(tmp_path / "a.png")
     Image.fromarray(np.zeros((9, 8, 3), np.uint8)).save(tmp_path / "b.png")
-    source = open_source(tmp_path)
-    with pytest.raises(ImprovedGANError, match="first image"):
-        list(source.batches(2))
-    assert next(open_source(tmp_path, n=1).batches(1)).shape == (1, 3, 8, 8)
+    with pytest.raises(ImprovedGANError, match=r"different sizes \[\(8, 8\), \(8, 9\)\]"):
+        open_source(tmp_path)  # refused before any image is decoded
+    (tmp_path / "b.png").unlink()
+    Image.fromarray(np.full((8, 8), 9, np.uint8)).save(tmp_path / "c.png")  # grey beside colour: RGB
+    batch = next(open_source(tmp_path).batches(2))
+    assert batch.shape == (2, 3, 8, 8) and (batch[1] == 9).all()
 
 
 def test_npz_npy_and_statistics_files(tmp_path):
@@ -96,14 +99,19 @@ def test_npz_npy_and_statistics_files(tmp_path):
 
 
 def test_run_directory_and_its_checkpoint_are_sampled(tmp_path):
-    from improved_gan.training import sample_from_run, train
+    from improved_gan.cli.score import _input
+    from improved_gan.training import RunDir, run_source, sample_from_run, train
 
     run = train(tiny_config(tmp_path, sample_grid=False, threads=1), progress=False)
-    source = open_source(run, n=150, seed=3)
+    source = open_source(run_source(run, 150, seed=3))
     got = torch.cat(list(source.batches(100)))
     assert got.shape == (150, 1, 28, 28)
     assert torch.equal(got[:, 0], torch.from_numpy(sample_from_run(run, 150, seed=3)))
-    assert open_source(run / "checkpoints" / "last.safetensors", n=20).count == 20
+    checkpoint = run / "checkpoints" / "last.safetensors"
+    assert RunDir.find(checkpoint).path == RunDir.find(run).path == run
+    assert _input(str(checkpoint), 20).count == 20  # the CLI samples a checkpoint's run
+    with pytest.raises(ImprovedGANError, match="holds no images"):  # the library takes samples, not runs
+        open_source(run)
 
 
 def test_dataset_split_by_name():

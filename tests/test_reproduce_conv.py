@@ -4,8 +4,8 @@ import json
 
 import pytest
 
+from improved_gan import reproduce as rep
 from improved_gan.cli import main
-from improved_gan.training import reproduce as rep
 
 TINY = [
     "dataset=synthetic",
@@ -85,11 +85,11 @@ def test_svhn_table_format_has_the_paper_columns():
 def test_reproduce_table3_trains_each_preset_and_scores_its_samples(tmp_path, monkeypatch):
     calls = []
 
-    def fake_score(source, metrics, extractor, n, device, inception_weights, progress):
-        calls.append((source, tuple(metrics), extractor, n))
+    def fake_score(source, metrics, extractor, device, inception_weights, progress):
+        calls.append((source.description, tuple(metrics), extractor, source.count))
         return {"is_mean": 2.5 + len(calls), "is_std": 0.1}
 
-    monkeypatch.setattr("improved_gan.metrics.score", fake_score)
+    monkeypatch.setattr("improved_gan.reproduce.score", fake_score)
     items = [*TINY, "max_train_examples=200", "epochs=1"]
     md, results = rep.reproduce_table3(
         presets=["table3-all", "table3-l"],
@@ -111,10 +111,8 @@ def test_reproduce_table3_trains_each_preset_and_scores_its_samples(tmp_path, mo
 
 
 def test_colour_runs_are_scored_with_inception_by_default(tmp_path):
-    from improved_gan.metrics.commands import resolve_extractor
-    from improved_gan.training import load_config
-    from improved_gan.training.evaluate import sample_from_run
-    from improved_gan.training.trainer import train
+    from improved_gan.cli.score import resolve_extractor
+    from improved_gan.training import load_config, sample_from_run, train
 
     items = [*TINY, "max_train_examples=100", "batch_size=50", "init_examples=50", "epochs=1"]
     run = train(load_config("svhn-fm", {"labels": 0, "run_dir": str(tmp_path / "r")}, items), progress=False)

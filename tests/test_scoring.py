@@ -23,7 +23,7 @@ from improved_gan.metrics.fid import fid_from_features
 from improved_gan.metrics.inception_score import inception_score
 from improved_gan.metrics.kid import kernel_inception_distance
 from improved_gan.metrics.score import score, score_generator_samples
-from improved_gan.training.checkpoint import save_checkpoint
+from improved_gan.utils.checkpoint import save_checkpoint
 
 
 @pytest.fixture(autouse=True)

@@ -8,9 +8,10 @@ from conftest import tiny_config
 
 from improved_gan.errors import ImprovedGANError
 from improved_gan.training import evaluate_run, load_config, sample_from_run, train
-from improved_gan.training.checkpoint import load_checkpoint
+from improved_gan.training.build import build_models
 from improved_gan.training.config import preset_names
-from improved_gan.training.trainer import CHECKPOINT, build_models
+from improved_gan.training.run_dir import CHECKPOINT
+from improved_gan.utils.checkpoint import load_checkpoint
 
 # Small batches, one thread: CPU convolutions on a shared 2-core machine are slow otherwise.
 SMALL = {

@@ -8,9 +8,9 @@ from conftest import tiny_config
 from improved_gan.cli import main
 from improved_gan.errors import ImprovedGANError
 from improved_gan.training import evaluate_run, load_config, sample_from_run, train
-from improved_gan.training.checkpoint import load_checkpoint, save_checkpoint
 from improved_gan.training.config import parse_set_overrides, validate_config
-from improved_gan.training.trainer import CHECKPOINT
+from improved_gan.training.run_dir import CHECKPOINT
+from improved_gan.utils.checkpoint import load_checkpoint, save_checkpoint
 
 
 def _final_tensors(run_dir):

@@ -15,12 +15,12 @@ def _read_metrics(run):
 
 
 def test_trainer_logs_the_dataset_score_without_changing_training(tmp_path):
-    from improved_gan.metrics import training_hook
+    from improved_gan.metrics import dataset_score
     from improved_gan.training import train
-    from improved_gan.training.checkpoint import load_checkpoint
-    from improved_gan.training.trainer import CHECKPOINT
+    from improved_gan.training.run_dir import CHECKPOINT
+    from improved_gan.utils.checkpoint import load_checkpoint
 
-    training_hook._warned.clear()
+    dataset_score._warned.clear()
     common = dict(epochs=2, sample_grid=False, threads=1)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -39,7 +39,7 @@ def test_trainer_logs_the_dataset_score_without_changing_training(tmp_path):
 
 def test_sample_generator_maps_the_generator_output_range_to_uint8() -> None:
     """A tanh generator's 0 is mid-grey; a sigmoid generator's 0 is black."""
-    from improved_gan.metrics.training_hook import sample_generator
+    from improved_gan.metrics import sample_generator
 
     class Zero(torch.nn.Module):
         def __init__(self) -> None:

@@ -13,7 +13,7 @@ from PIL import Image
 from test_turing_sources import png_chunks
 from turing_support import CSRF, LiveServer, Rater, db_rows, make_study
 
-from improved_gan.evaluation import commands
+from improved_gan.cli import turing as commands
 
 
 @pytest.fixture(scope="module")

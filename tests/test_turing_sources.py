@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import io
 import struct
-import sys
-import types
 
 import numpy as np
 import pytest
@@ -13,7 +11,7 @@ from PIL import Image, PngImagePlugin
 from turing_support import make_study
 
 from improved_gan.errors import ImprovedGANError
-from improved_gan.evaluation import create_app, prepare_study
+from improved_gan.evaluation import create_app, image_sources, prepare_study
 from improved_gan.evaluation.image_sources import (
     ImageSet,
     encode_png,
@@ -49,14 +47,12 @@ def test_folder_npz_and_dataset_give_uint8_arrays(tmp_path, monkeypatch):
     assert load_source(str(tmp_path / "x.npz"), "g", 10, 0, fake=True).images.shape == (5, 28, 28)
 
     calls = []
-    fake_data = types.ModuleType("improved_gan.data")
 
     def load_idx_dataset(name, split):
         calls.append((name, split))
         return np.full((100, 28, 28), 7, np.uint8), np.zeros(100, np.int64)
 
-    fake_data.load_idx_dataset = load_idx_dataset
-    monkeypatch.setitem(sys.modules, "improved_gan.data", fake_data)
+    monkeypatch.setattr(image_sources, "load_idx_dataset", load_idx_dataset)
     subset = load_source("mnist", "real", 20, 3, fake=False)
     assert calls == [("mnist", "test")] and subset.images.shape == (20, 28, 28)
     assert len(set(subset.indices.tolist())) == 20  # a random subset without repeats
@@ -67,21 +63,19 @@ def test_run_directory_is_sampled_with_the_seed(tmp_path, monkeypatch):
     (run / "checkpoints").mkdir(parents=True)
     (run / "config.yaml").write_text("preset: test\n")
     calls = []
-    fake_training = types.ModuleType("improved_gan.training")
 
     def sample_from_run(run_dir, n, seed):
         calls.append((str(run_dir), n, seed))
         return np.zeros((n, 28, 28), np.uint8)
 
-    fake_training.sample_from_run = sample_from_run
-    monkeypatch.setitem(sys.modules, "improved_gan.training", fake_training)
+    monkeypatch.setattr(image_sources, "sample_from_run", sample_from_run)
     images = load_source(str(run), "run", 12, 5, fake=True)
     assert calls == [(str(run), 12, 5)] and images.images.shape == (12, 28, 28)
 
 
 def test_bad_sources_are_refused_with_a_hint(tmp_path):
     np.savez(tmp_path / "f.npz", images=np.zeros((3, 28, 28), np.float32))
-    np.savez(tmp_path / "k.npz", pictures=np.zeros((3, 28, 28), np.uint8))
+    np.savez(tmp_path / "k.npz", pictures=np.zeros((3, 28, 28), np.uint8), labels=np.zeros(3))
     with pytest.raises(ImprovedGANError, match="uint8"):
         load_source(str(tmp_path / "f.npz"), "g", 10, 0, fake=True)
     with pytest.raises(ImprovedGANError, match="'images'"):

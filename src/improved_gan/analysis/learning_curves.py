@@ -17,8 +17,9 @@ from pathlib import Path
 from typing import Any
 
 from improved_gan.errors import ImprovedGANError
+from improved_gan.training.run_dir import METRICS
 
-METRICS_FILE = "metrics.jsonl"
+METRICS_FILE = METRICS
 FIGURE_FILE = "learning_curves.png"
 
 

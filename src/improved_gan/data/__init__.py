@@ -1,7 +1,15 @@
 """Datasets (MNIST, Fashion-MNIST, CIFAR-10, SVHN, image folders, synthetic) and the
 semi-supervised batch streams of the reference code."""
 
-from improved_gan.data.catalog import DATASETS, load_images, to_float
+from improved_gan.data.catalog import (
+    CLASSIFIER_DATASETS,
+    DATASET_SPLITS,
+    DATASETS,
+    DatasetInfo,
+    dataset_info,
+    load_images,
+    to_float,
+)
 from improved_gan.data.cifar10 import CIFARFormatError, load_cifar10
 from improved_gan.data.datasets import DatasetNotFoundError, candidate_dirs, load_idx_dataset
 from improved_gan.data.idx import IDXFormatError, parse_idx, read_idx
@@ -11,7 +19,11 @@ from improved_gan.data.svhn import SVHNFormatError, load_svhn, read_svhn_mat
 from improved_gan.data.synthetic import load_synthetic
 
 __all__ = [
+    "CLASSIFIER_DATASETS",
     "DATASETS",
+    "DATASET_SPLITS",
+    "DatasetInfo",
+    "dataset_info",
     "CIFARFormatError",
     "ImageFolderError",
     "SVHNFormatError",

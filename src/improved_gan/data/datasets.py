@@ -20,7 +20,7 @@ import numpy as np
 
 from improved_gan.data.download import download_verified, sha256_of
 from improved_gan.data.idx import IDXFormatError, parse_idx, read_idx_bytes
-from improved_gan.data.registry import IDX_DATASETS, IDXDataset, IDXFile
+from improved_gan.data.idx_files import IDX_DATASETS, IDXDataset, IDXFile
 from improved_gan.errors import ImprovedGANError
 
 ENV_VAR = "IMPROVED_GAN_DATA"
@@ -99,7 +99,7 @@ def locate_idx_file(
         f"{dataset.name}: {file.name} not found (looked in {looked}{tried}). "
         f"Fix: put the standard files in <root>/{dataset.folder}/ and pass --data-dir <root> "
         f"or set {ENV_VAR}=<root>"
-        + (", or install Debian's dataset-fashion-mnist" if dataset.name == "fashion-mnist" else "")
+        + (f", or install Debian's {dataset.system_package}" if dataset.system_package else "")
     )
 
 
@@ -109,7 +109,7 @@ def load_idx_dataset(
     """Load an IDX dataset split.
 
     Args:
-        name: ``"mnist"`` or ``"fashion-mnist"``.
+        name: one of :data:`~improved_gan.data.idx_files.IDX_DATASETS` (MNIST, Fashion-MNIST).
         split: ``"train"`` (60,000) or ``"test"`` (10,000).
         data_dir: a data root holding ``<name>/`` with the standard file names.
         download: allow a download from the canonical mirrors when no local copy is found.

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from improved_gan.data.datasets import DatasetNotFoundError
+from improved_gan.data.datasets import DatasetNotFoundError, default_cache_root
 from improved_gan.data.files import FileDataset, find_in_roots
 from improved_gan.errors import ImprovedGANError
 
@@ -84,8 +84,6 @@ def read_image_folder(
 
 
 def _cache_path(folder: Path, image_size: int, max_examples: int | None, paths: list[Path]) -> Path:
-    from improved_gan.data.datasets import default_cache_root
-
     digest = hashlib.sha256(f"{folder.resolve()}|{image_size}|{max_examples}".encode())
     for p in paths:  # names, sizes and modification times: any changed file gives a new key
         st = p.stat()

@@ -16,10 +16,13 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from improved_gan.data import CLASSIFIER_DATASETS, load_idx_dataset
 from improved_gan.errors import ImprovedGANError
+from improved_gan.training import RunDir, sample_from_run
+from improved_gan.utils.images import ImageFolder, as_uint8_samples, read_npz_images
 
-DATASETS = ("mnist", "fashion-mnist")
-IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg")
+#: The datasets ``--real`` takes by name (their test split).
+DATASETS = CLASSIFIER_DATASETS
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -36,72 +39,6 @@ class ImageSet:
     def __post_init__(self) -> None:
         if self.indices.size == 0:
             self.indices = np.arange(len(self.images), dtype=np.int64)
-
-
-def as_uint8_images(array: np.ndarray, origin: str) -> np.ndarray:
-    """Check and normalise an image array to uint8 (N, H, W) or (N, H, W, 3)."""
-    array = np.asarray(array)
-    if array.dtype != np.uint8:
-        raise ImprovedGANError(
-            f"{origin}: images must be uint8 (0..255), got {array.dtype}; convert them first"
-        )
-    if array.ndim == 4 and array.shape[-1] == 1:
-        array = array[..., 0]
-    if array.ndim == 4 and array.shape[-1] == 4:
-        array = array[..., :3]
-    if not (array.ndim == 3 or (array.ndim == 4 and array.shape[-1] == 3)):
-        raise ImprovedGANError(
-            f"{origin}: images must have shape N×H×W or N×H×W×C with C in 1, 3, 4; got {array.shape}"
-        )
-    if len(array) == 0:
-        raise ImprovedGANError(f"{origin}: holds no images")
-    return np.ascontiguousarray(array)
-
-
-def load_folder(path: Path) -> np.ndarray:
-    """All PNG/JPEG images directly in ``path``, sorted by name, as one uint8 array."""
-    files = sorted(p for p in path.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise ImprovedGANError(f"{path}: no .png/.jpg images in this folder")
-    pictures = []
-    for file in files:
-        try:
-            with Image.open(file) as im:
-                im.load()
-                pictures.append(im.convert("RGB") if im.mode not in ("L", "RGB") else im.copy())
-        except OSError as exc:
-            raise ImprovedGANError(
-                f"{file}: not a readable image ({exc}); remove it from the folder"
-            ) from exc
-    sizes = {im.size for im in pictures}
-    if len(sizes) != 1:
-        raise ImprovedGANError(f"{path}: images have different sizes {sorted(sizes)}; use one size per study")
-    colour = any(im.mode == "RGB" for im in pictures)
-    arrays = [np.asarray(im.convert("RGB") if colour else im, dtype=np.uint8) for im in pictures]
-    return np.stack(arrays)
-
-
-def load_npz(path: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    """``images`` (uint8) and optional ``scores`` (one float per image) from an ``.npz`` file."""
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            if "images" not in data.files:
-                raise ImprovedGANError(
-                    f"{path}: no array named 'images' (found {data.files}); save with "
-                    "np.savez(path, images=uint8_array)"
-                )
-            images = as_uint8_images(data["images"], str(path))
-            scores = np.asarray(data["scores"], dtype=np.float64) if "scores" in data.files else None
-    except (OSError, ValueError) as exc:
-        raise ImprovedGANError(f"{path}: not a readable .npz file ({exc})") from exc
-    if scores is not None and scores.shape != (len(images),):
-        raise ImprovedGANError(f"{path}: 'scores' must have shape ({len(images)},), got {scores.shape}")
-    return images, scores
-
-
-def is_run_dir(path: Path) -> bool:
-    """A training run directory (``config.yaml`` or ``checkpoints/``) rather than a folder of images."""
-    return path.is_dir() and ((path / "config.yaml").is_file() or (path / "checkpoints").is_dir())
 
 
 def parse_fake_spec(spec: str) -> tuple[str, str]:
@@ -128,18 +65,15 @@ def load_source(spec: str, name: str, count: int, seed: int, fake: bool) -> Imag
     path = Path(spec)
     scores = None
     if not fake and spec in DATASETS and not path.exists():
-        from improved_gan.data import load_idx_dataset
-
         images, _ = load_idx_dataset(spec, split="test")
-        images = as_uint8_images(images, spec)
+        images = as_uint8_samples(images, spec)
     elif path.is_file() and path.suffix == ".npz":
-        images, scores = load_npz(path)
-    elif fake and is_run_dir(path):
-        from improved_gan.training import sample_from_run
-
-        return ImageSet(name, spec, as_uint8_images(sample_from_run(path, count, seed), spec))
+        images, scores = read_npz_images(path)
+        images = as_uint8_samples(images, str(path))
+    elif fake and RunDir.find(path) is not None:
+        return ImageSet(name, spec, as_uint8_samples(sample_from_run(path, count, seed), spec))
     elif path.is_dir():
-        images = load_folder(path)
+        images = ImageFolder(path).samples()
     else:
         what = (
             "a folder of images, an .npz file or a training run directory"

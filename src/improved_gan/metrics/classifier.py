@@ -25,10 +25,11 @@ import torch.nn.functional as F
 from torch import nn
 from tqdm.auto import tqdm
 
+from improved_gan.data import CLASSIFIER_DATASETS, dataset_info, load_idx_dataset
 from improved_gan.errors import ImprovedGANError
-from improved_gan.training.checkpoint import load_checkpoint, save_checkpoint
+from improved_gan.utils.checkpoint import load_checkpoint, save_checkpoint
 
-DATASETS = ("mnist", "fashion-mnist")
+DATASETS = CLASSIFIER_DATASETS
 ARCHITECTURE = "cnn-32-64-128/1"  # bump when the module below changes shape or meaning
 FEATURE_DIM = 128
 NUM_CLASSES = 10
@@ -224,7 +225,6 @@ def train_classifier(
     """Train the dataset classifier (AdamW, one-cycle learning rate, random shifts of ±2 px, and
     horizontal flips for Fashion-MNIST), measure its test accuracy and save it atomically to
     ``output`` (default: the cache). Deterministic for a seed on a given machine and torch."""
-    from improved_gan.data import load_idx_dataset
 
     _check_dataset(dataset)
     epochs = DEFAULT_EPOCHS[dataset] if epochs is None else epochs
@@ -244,7 +244,7 @@ def train_classifier(
     steps_per_epoch = (len(x_train) + batch_size - 1) // batch_size
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=1e-4)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=lr, total_steps=epochs * steps_per_epoch)
-    flip = dataset == "fashion-mnist"
+    flip = dataset_info(dataset).mirror_symmetric
     start = time.perf_counter()
     for epoch in range(epochs):
         model.train()

@@ -11,9 +11,12 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
+from improved_gan.data import CLASSIFIER_DATASETS
 from improved_gan.errors import ImprovedGANError
+from improved_gan.metrics.classifier import fused_for_inference, load_classifier
+from improved_gan.metrics.inception import load_inception
 
-EXTRACTORS = ("inception", "mnist", "fashion-mnist")
+EXTRACTORS = ("inception", *CLASSIFIER_DATASETS)
 
 
 @dataclass
@@ -72,8 +75,6 @@ def load_extractor(
 ) -> Extractor:
     """The named extractor, ready to use; raises a clear error when its weights are missing."""
     if name == "inception":
-        from improved_gan.metrics.inception import load_inception
-
         model = load_inception(inception_weights, download=download, device=device)
         return Extractor(
             name,
@@ -83,9 +84,7 @@ def load_extractor(
             None,
             50,
         )
-    if name in ("mnist", "fashion-mnist"):
-        from improved_gan.metrics.classifier import fused_for_inference, load_classifier
-
+    if name in CLASSIFIER_DATASETS:
         model, info = load_classifier(name, device=device)
         return Extractor(name, fused_for_inference(model), info.describe(), 1, (28, 28), 1000)
     raise ImprovedGANError(f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTORS)}")

@@ -29,6 +29,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from improved_gan.data.download import download_verified
 from improved_gan.errors import ImprovedGANError
 
 WEIGHTS_NAME = "weights-inception-2015-12-05-6726825d.pth"
@@ -367,8 +368,6 @@ def inception_weights_path(path: str | Path | None = None, download: bool = True
     failures: list[str] = []
     target = weights_cache_dir() / WEIGHTS_NAME
     if download:
-        from improved_gan.data.download import download_verified
-
         failures = download_verified(list(WEIGHTS_URLS), target, _verify, timeout=60.0)
         if target.is_file():
             return target

@@ -1,8 +1,14 @@
 """One pass over the inputs, every requested metric from the same features.
 
-:func:`score` streams uint8 batches through one extractor and feeds the Inception Score
-accumulator (logits), the FID statistics (features) and, only for KID, a float32 feature buffer.
-Memory is independent of the number of samples for IS and FID.
+:func:`score` streams uint8 batches through one extractor and collects what the requested
+metrics need (:mod:`~improved_gan.metrics.registry`): the Inception Score accumulator (logits),
+the FID statistics (features) and, only for KID, a float32 feature buffer. Memory is independent
+of the number of samples for IS and FID.
+
+Under torchrun the same pass is sharded: each process extracts a contiguous range of the
+batches, every process gathers the outputs in order and feeds them in the same batches as one
+process does, so the numbers are the single-process ones, bit for bit where the extractor is
+deterministic.
 """
 
 from __future__ import annotations
@@ -12,41 +18,42 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from improved_gan.errors import ImprovedGANError
 from improved_gan.metrics.extractors import Extractor, load_extractor
-from improved_gan.metrics.fid import FeatureStatistics, frechet_distance, load_statistics, save_statistics
+from improved_gan.metrics.fid import FeatureStatistics, load_statistics, save_statistics
 from improved_gan.metrics.inception_score import InceptionScoreAccumulator
-from improved_gan.metrics.inputs import ImageSource, ValueRange, open_source
-from improved_gan.metrics.kid import kernel_inception_distance
+from improved_gan.metrics.inputs import ImageSource, open_source
+from improved_gan.metrics.registry import MetricOptions, PassOutputs, get_metrics, metric_names
+from improved_gan.utils.distributed import context_from_env, gather_rows, shard_range
+from improved_gan.utils.images import ValueRange
 
-METRICS = ("is", "fid", "kid")
-
-
-def is_profile(extractor: Extractor, splits: int, shuffle: bool, seed: int | None) -> str:
-    """One line saying how the Inception Score was computed, to print next to the number."""
-    order = f"shuffled (RandomState({seed}))" if shuffle else "contiguous (reference)"
-    return f"{extractor.description}; {splits} splits, {order}; population std (ddof=0); float64 log-softmax"
+METRICS = metric_names()
 
 
-def _pass(
-    source: ImageSource,
-    extractor: Extractor,
-    batch_size: int,
-    is_acc: InceptionScoreAccumulator | None,
-    stats: FeatureStatistics | None,
-    keep_features: bool,
-    progress: bool,
-) -> np.ndarray | None:
-    from improved_gan.training.distributed import context_from_env
-
+def extract(
+    source: ImageSource, extractor: Extractor, batch_size: int, outputs: PassOutputs, progress: bool
+) -> PassOutputs:
+    """Run ``extractor`` over ``source`` in batches of ``batch_size`` and feed ``outputs`` (the
+    accumulators that are not None, and ``outputs.features`` with ``keep_features``)."""
     ctx = context_from_env()
-    if ctx.enabled and torch.distributed.is_initialized():  # under torchrun: shard the extractor
-        from improved_gan.metrics.distributed import sharded_pass
-
-        return sharded_pass(source, extractor, batch_size, is_acc, stats, keep_features, ctx)
+    sharded = ctx.enabled and dist.is_available() and dist.is_initialized()
+    n_batches = -(-source.count // batch_size)
+    lo, hi = shard_range(n_batches, ctx) if sharded and n_batches >= ctx.world_size else (0, n_batches)
     kept: list[torch.Tensor] = []
+    local: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    def feed(features: torch.Tensor, logits: torch.Tensor) -> None:
+        for i in range(0, len(logits), batch_size):
+            if outputs.logits is not None:
+                outputs.logits.update(logits[i : i + batch_size])
+            if outputs.statistics is not None:
+                outputs.statistics.update(features[i : i + batch_size])
+        if outputs.keep_features:
+            kept.append(features)
+
     bar = tqdm(
         total=source.count,
         desc=f"scoring {source.description}",
@@ -54,17 +61,23 @@ def _pass(
         disable=not progress,
         leave=False,
     )
-    for images in source.batches(batch_size):
-        features, logits = extractor(images)
-        if is_acc is not None:
-            is_acc.update(logits)
-        if stats is not None:
-            stats.update(features)
-        if keep_features:
-            kept.append(features)
+    for k, images in enumerate(source.batches(batch_size)):  # every process reads every batch
+        if lo <= k < hi:
+            features, logits = extractor(images)
+            if sharded:
+                local.append((features, logits))
+            else:
+                feed(features, logits)
         bar.update(len(images))
     bar.close()
-    return torch.cat(kept).numpy() if keep_features else None
+    if sharded:
+        features, logits = (torch.cat(t) for t in zip(*local))
+        if n_batches >= ctx.world_size:
+            features, logits = gather_rows(features, ctx), gather_rows(logits, ctx)
+        feed(features, logits)
+    if outputs.keep_features:
+        outputs.features = torch.cat(kept).numpy()
+    return outputs
 
 
 def reference_statistics(
@@ -97,20 +110,22 @@ def reference_statistics(
                 )
             return stats
     source = open_source(reference, n=n, value_range=value_range)
-    acc = FeatureStatistics()
-    features = _pass(
-        source, extractor, batch_size or extractor.default_batch_size, None, acc, need_features, progress
-    )
-    out = {"mu": acc.mean(), "sigma": acc.cov(), "n": np.int64(acc.n)}
-    if features is not None:
-        out["features"] = features
+    outputs = PassOutputs(statistics=FeatureStatistics(), keep_features=need_features)
+    extract(source, extractor, batch_size or extractor.default_batch_size, outputs, progress)
+    out = {
+        "mu": outputs.statistics.mean(),
+        "sigma": outputs.statistics.cov(),
+        "n": np.int64(outputs.statistics.n),
+    }
+    if outputs.features is not None:
+        out["features"] = outputs.features
     return out
 
 
 def score(
     source,
     metrics: Sequence[str] = ("is",),
-    extractor: str | Extractor = "mnist",
+    extractor: str | Extractor = "inception",
     reference=None,
     n: int | None = None,
     batch_size: int | None = None,
@@ -125,20 +140,21 @@ def score(
     save_reference: str | Path | None = None,
     progress: bool = True,
 ) -> dict:
-    """Score ``source`` (tensor, run directory, image folder, .npz/.npy, dataset split name).
+    """Score ``source`` (tensor or array, image folder, .npz/.npy, dataset split name, or an
+    :class:`ImageSource` such as a run's samples from :func:`improved_gan.training.run_source`).
 
     Returns a flat dict: ``n``, ``extractor``; with ``"is"``: ``is_mean``, ``is_std``,
     ``is_profile``; with ``"fid"``/``"kid"`` (which need ``reference``): ``fid``, ``kid_mean``,
     ``kid_std``, ``reference_n``. ``save_reference`` writes the source's statistics (and features
     when KID is asked) to an ``.npz`` usable later as ``reference``.
     """
-    unknown = [m for m in metrics if m not in METRICS]
-    if unknown or not metrics:
-        raise ImprovedGANError(f"unknown metric(s) {unknown}; choose from {', '.join(METRICS)}")
-    if ("fid" in metrics or "kid" in metrics) and reference is None:
+    chosen = get_metrics(metrics)
+    compares = any(m.compares for m in chosen)
+    if compares and reference is None:
         raise ImprovedGANError(
             "FID and KID compare with a reference: pass --reference (e.g. mnist-test or stats.npz)"
         )
+    needs = set().union(*(m.needs for m in chosen))
     src = open_source(source, n=n, value_range=value_range)
     ext = (
         extractor
@@ -146,29 +162,28 @@ def score(
         else load_extractor(extractor, device, inception_weights)
     )
     batch_size = batch_size or ext.default_batch_size
-    is_acc = InceptionScoreAccumulator(src.count, splits, shuffle, seed) if "is" in metrics else None
-    want_stats = "fid" in metrics or save_reference is not None
-    stats = FeatureStatistics() if want_stats else None
-    features = _pass(src, ext, batch_size, is_acc, stats, "kid" in metrics, progress)
+    outputs = PassOutputs(
+        logits=InceptionScoreAccumulator(src.count, splits, shuffle, seed) if "logits" in needs else None,
+        statistics=FeatureStatistics() if "statistics" in needs or save_reference is not None else None,
+        keep_features="features" in needs,
+    )
+    extract(src, ext, batch_size, outputs, progress)
+    options = MetricOptions(splits, shuffle, seed, kid_subsets, kid_subset_size, ext.description)
     result: dict = {"n": src.count, "extractor": ext.description}
-    if is_acc is not None:
-        mean, std = is_acc.compute()
-        result.update(is_mean=mean, is_std=std, is_profile=is_profile(ext, splits, shuffle, seed))
+    ref = None
+    if compares:
+        need_features = any("features" in m.needs for m in chosen if m.compares)
+        ref = reference_statistics(reference, ext, need_features, None, batch_size, value_range, progress)
+        result["reference_n"] = int(ref["n"]) if "n" in ref else None
+    for metric in chosen:
+        result.update(metric.compute(outputs, ref, options))
     if save_reference is not None:
         extra = {"extractor": np.str_(ext.name)}
-        if features is not None:
-            extra["features"] = features.astype(np.float32)
+        if outputs.features is not None:
+            extra["features"] = outputs.features.astype(np.float32)
+        stats = outputs.statistics
         save_statistics(save_reference, stats.mean(), stats.cov(), stats.n, **extra)
         result["saved_reference"] = str(save_reference)
-    if reference is not None and ("fid" in metrics or "kid" in metrics):
-        ref = reference_statistics(reference, ext, "kid" in metrics, None, batch_size, value_range, progress)
-        result["reference_n"] = int(ref["n"]) if "n" in ref else None
-        if "fid" in metrics:
-            result["fid"] = frechet_distance(stats.mean(), stats.cov(), ref["mu"], ref["sigma"])
-        if "kid" in metrics:
-            result["kid_mean"], result["kid_std"] = kernel_inception_distance(
-                features, ref["features"], subsets=kid_subsets, subset_size=kid_subset_size
-            )
     return result
 
 

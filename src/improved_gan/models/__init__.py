@@ -1,7 +1,9 @@
-"""The paper's discriminators and generators, and the layers they are built from."""
+"""The paper's discriminators and generators, and the layers they are built from. Models use
+:mod:`improved_gan.techniques` (virtual batch norm, minibatch discrimination) as layers."""
 
 from improved_gan.models.conv import ConvDiscriminator, ConvGenerator
-from improved_gan.models.imagenet import CrossBatchNorm, ImagenetDiscriminator, ImagenetGenerator
+from improved_gan.models.generator import NoiseGenerator
+from improved_gan.models.imagenet import CrossBatchNorm, ImagenetDiscriminator, ImagenetGenerator, is_joint
 from improved_gan.models.layers import (
     GaussianNoise,
     L2NormalizedDense,
@@ -23,9 +25,11 @@ __all__ = [
     "L2NormalizedDense",
     "MnistDiscriminator",
     "MnistGenerator",
+    "NoiseGenerator",
     "ShiftOnlyBatchNorm",
     "WeightNormConv2d",
     "WeightNormConvTranspose2d",
     "WeightNormDense",
     "data_dependent_init",
+    "is_joint",
 ]

@@ -1,6 +1,7 @@
-"""The convolutional models of the reference's CIFAR-10 / SVHN scripts (openai/improved-gan `mnist_svhn_cifar10/train_cifar_feature_matching.py`, `mnist_svhn_cifar10/train_cifar_minibatch_discrimination.py`, `train_svhn_minibatch_discrimination.py`)
-and of its deleted MNIST minibatch-discrimination script (§7), with widths as arguments so that
-tests and small machines can shrink them.
+"""The convolutional models of the reference's CIFAR-10 / SVHN scripts (openai/improved-gan
+``mnist_svhn_cifar10/train_cifar_feature_matching.py``, ``train_cifar_minibatch_discrimination.py``,
+``train_svhn_*.py``) and of its deleted ``train_mnist_minibatch.py``, with widths as arguments so
+that tests and small machines can shrink them.
 
 * :class:`ConvDiscriminator`: weight-normalised 3×3 convs (hidden scales frozen), lrelu,
   Gaussian noise or dropout on the input, dropout 0.5 after each stride-2 block, a 3×3 valid
@@ -18,6 +19,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from improved_gan.errors import ImprovedGANError
+from improved_gan.models.generator import NoiseGenerator
 from improved_gan.models.layers import (
     GaussianNoise,
     ShiftOnlyBatchNorm,
@@ -25,11 +27,7 @@ from improved_gan.models.layers import (
     WeightNormConvTranspose2d,
     WeightNormDense,
 )
-from improved_gan.techniques.virtual_batch_norm import (
-    VirtualBatchNorm1d,
-    VirtualBatchNorm2d,
-    forward_with_reference,
-)
+from improved_gan.techniques.virtual_batch_norm import VirtualBatchNorm1d, VirtualBatchNorm2d
 
 
 class ConvDiscriminator(nn.Module):
@@ -127,7 +125,7 @@ class ConvDiscriminator(nn.Module):
         return (logits, features) if return_features else logits
 
 
-class ConvGenerator(nn.Module):
+class ConvGenerator(NoiseGenerator):
     """The reference conv generator; output (N, C, S, S) in (−1, 1).
 
     Args:
@@ -155,9 +153,7 @@ class ConvGenerator(nn.Module):
         super().__init__()
         if image_size not in (28, 32):
             raise ImprovedGANError(f"the conv generator makes 28×28 or 32×32 images, not {image_size}")
-        if norm not in ("bn", "vbn"):
-            raise ImprovedGANError(f"unknown generator norm {norm!r}; use 'bn' or 'vbn'")
-        self.noise_dim, self.norm = noise_dim, norm
+        self.noise_dim = noise_dim
         self.out_channels, self.image_size = out_channels, image_size
         w0, w1, w2 = widths
 
@@ -197,13 +193,7 @@ class ConvGenerator(nn.Module):
             ),
             nn.Tanh(),
         )
-        if norm == "vbn":
-            self.register_buffer("reference_noise", torch.rand(reference_size, noise_dim))
+        self._init_noise(norm, reference_size)
 
-    def sample_noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        return torch.rand(n, self.noise_dim, generator=generator, device=device)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if self.norm == "vbn":
-            return forward_with_reference(self.net, self.reference_noise, z)
+    def body(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)

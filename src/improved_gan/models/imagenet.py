@@ -28,15 +28,16 @@ import torch.nn.functional as F
 from torch import nn
 
 from improved_gan.errors import ImprovedGANError
+from improved_gan.models.generator import NoiseGenerator
 from improved_gan.models.layers import GaussianNoise
 from improved_gan.techniques.minibatch_discrimination import JointMinibatchDiscrimination
-from improved_gan.techniques.virtual_batch_norm import VirtualBatchNorm2d, forward_with_reference
+from improved_gan.techniques.virtual_batch_norm import VirtualBatchNorm2d
 
-#: Channels of the noise map concatenated before each of the six deconvolutions (§12).
+#: Channels of the noise map concatenated before each of the six deconvolutions (``imagenet/generator.py``).
 NOISE_CHANNELS = (64, 64, 32, 16, 8, 8)
 
 
-class ImagenetGenerator(nn.Module):
+class ImagenetGenerator(NoiseGenerator):
     """The reference ImageNet generator (see the module docstring); output (N, 3, S, S) in (−1, 1).
 
     Args:
@@ -49,6 +50,9 @@ class ImagenetGenerator(nn.Module):
             "−VBN+BN" ablation).
     """
 
+    noise_low = -1.0
+    norm_choices = ("vbn", "bn")
+
     def __init__(
         self,
         z_dim: int = 8192,
@@ -60,14 +64,7 @@ class ImagenetGenerator(nn.Module):
         super().__init__()
         if len(widths) != 6 or len(noise_channels) != 6:
             raise ImprovedGANError("the ImageNet generator needs 6 widths and 6 noise-map channel counts")
-        if norm not in ("vbn", "bn"):
-            raise ImprovedGANError(f"unknown generator norm {norm!r}; use 'vbn' or 'bn'")
-        self.z_dim, self.widths, self.noise_channels, self.norm = (
-            z_dim,
-            tuple(widths),
-            tuple(noise_channels),
-            norm,
-        )
+        self.z_dim, self.widths, self.noise_channels = z_dim, tuple(widths), tuple(noise_channels)
         self.image_size = 4 * 2**5
         self.sizes = tuple(4 * 2**i for i in range(6))  # spatial size of each noise map
         self.linear = nn.Linear(z_dim, widths[0] * 16)
@@ -89,54 +86,40 @@ class ImagenetGenerator(nn.Module):
         self.output = nn.ConvTranspose2d(widths[5] + noise_channels[5], 3, 5, stride=1, padding=2)
         nn.init.normal_(self.output.weight, std=0.075)
         nn.init.constant_(self.output.bias, -0.45)
-        if norm == "vbn":
-            self.register_buffer("reference_noise", self.sample_noise(reference_size))
+        self._init_noise(norm, reference_size)
 
     @property
     def noise_dim(self) -> int:
         """Length of the flat noise vector: z plus every noise map."""
         return self.z_dim + sum(c * s * s for c, s in zip(self.noise_channels, self.sizes))
 
-    def sample_noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        """(n, noise_dim) uniform in [−1, 1]: z and the six noise maps, flattened."""
-        return torch.rand(n, self.noise_dim, generator=generator, device=device) * 2 - 1
-
-    def _net(self, noise: torch.Tensor) -> torch.Tensor:
+    def body(self, noise: torch.Tensor) -> torch.Tensor:
+        """The network on flat noise (n, noise_dim), uniform in [−1, 1]: z and the six noise maps."""
         n = len(noise)
         sizes = [self.z_dim] + [c * s * s for c, s in zip(self.noise_channels, self.sizes)]
         z, *maps = noise.split(sizes, dim=1)
         h = F.relu(self.norms[0](self.linear(z).view(n, self.widths[0], 4, 4)))
-        for i in range(6):
-            m = maps[i].view(n, self.noise_channels[i], self.sizes[i], self.sizes[i])
-            h = torch.cat([h, m], dim=1)
-            if i == 5:
-                return torch.tanh(self.output(h))
-            h = F.relu(self.norms[i + 1](self.deconvs[i](h)))
-        raise AssertionError("unreachable")
+        maps = [m.view(n, c, s, s) for m, c, s in zip(maps, self.noise_channels, self.sizes)]
+        for i in range(5):
+            h = F.relu(self.norms[i + 1](self.deconvs[i](torch.cat([h, maps[i]], dim=1))))
+        return torch.tanh(self.output(torch.cat([h, maps[5]], dim=1)))
 
     def forward(self, noise: torch.Tensor) -> torch.Tensor:
         if noise.dim() != 2 or noise.shape[1] != self.noise_dim:
             raise ImprovedGANError(
                 f"the ImageNet generator takes (N, {self.noise_dim}) noise from sample_noise, got {tuple(noise.shape)}"
             )
-        if self.norm == "vbn":
-            return forward_with_reference(_Net(self), self.reference_noise, noise)
-        return self._net(noise)
+        return super().forward(noise)
 
 
-class _Net(nn.Module):
-    """Adapter so :func:`forward_with_reference` finds the generator's VBN layers."""
-
-    def __init__(self, g: ImagenetGenerator) -> None:
-        super().__init__()
-        self.g = g
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.g._net(x)
+def is_joint(D: nn.Module) -> bool:
+    """True for a discriminator that takes the joint batch ``[real; fake]`` with ``num_real``
+    (the ImageNet D, whose batch norm and minibatch features compare the two halves)."""
+    return bool(getattr(D, "joint_batch", False))
 
 
 class CrossBatchNorm(nn.Module):
-    """The reference's ``batch_norm_cross`` (§10.1): on a joint batch ``[real; fake]``, the first
+    """The reference's ``batch_norm_cross`` (``imagenet/discriminator.py``): on a joint batch ``[real; fake]``, the first
     half of the channels is normalised with the statistics of the real rows, the second half
     with those of the fake rows (biased variance, ε = 1e-5); γ ~ N(1, 0.02) and β = 0 per
     channel. Input (N, C) or (N, C, H, W); statistics per channel over the rows (and H, W)."""

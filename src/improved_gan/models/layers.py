@@ -35,7 +35,7 @@ class WeightNormDense(nn.Module):
             1.0 for hidden layers, 0.1 for the CIFAR/SVHN output layers).
         eps: added to ‖V‖² inside the square root (0 in the MNIST "older" layer, 1e-6 in ``nn.py``).
 
-    Data-dependent init (§2.1–2.2): inside :func:`data_dependent_init`, a forward pass computes
+    Data-dependent init (``nn.py``'s ``WeightNormLayer`` and ``DenseLayer``): inside :func:`data_dependent_init`, a forward pass computes
     t = x·W without bias, per-unit mean m and std σ over the batch, sets s ← s·init_scale/σ and
     b ← −m·init_scale/σ, and returns the normalised (t − m)·init_scale/σ, so one pass initialises
     the layers one after another.

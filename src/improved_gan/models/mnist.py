@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from improved_gan.errors import ImprovedGANError
+from improved_gan.models.generator import NoiseGenerator
 from improved_gan.models.layers import (
     GaussianNoise,
     L2NormalizedDense,
@@ -15,7 +15,7 @@ from improved_gan.models.layers import (
     WeightNormDense,
     glorot_linear,
 )
-from improved_gan.techniques.virtual_batch_norm import VirtualBatchNorm1d, forward_with_reference
+from improved_gan.techniques.virtual_batch_norm import VirtualBatchNorm1d
 
 
 class MnistDiscriminator(nn.Module):
@@ -72,7 +72,7 @@ class MnistDiscriminator(nn.Module):
         return (logits, features) if return_features else logits
 
 
-class MnistGenerator(nn.Module):
+class MnistGenerator(NoiseGenerator):
     """z ~ Uniform(0, 1)^100 -> dense 500 -> shift-only BN -> softplus -> dense 500 -> BN ->
     softplus -> column-normalised dense 784 -> sigmoid; output (N, 784) in (0, 1).
 
@@ -89,9 +89,7 @@ class MnistGenerator(nn.Module):
         reference_size: int = 100,
     ) -> None:
         super().__init__()
-        if norm not in ("bn", "vbn"):
-            raise ImprovedGANError(f"unknown generator norm {norm!r}; use 'bn' or 'vbn'")
-        self.noise_dim, self.norm = noise_dim, norm
+        self.noise_dim = noise_dim
 
         def bn(n: int) -> nn.Module:
             return ShiftOnlyBatchNorm(n) if norm == "bn" else VirtualBatchNorm1d(n, scale=False)
@@ -106,13 +104,7 @@ class MnistGenerator(nn.Module):
             L2NormalizedDense(hidden, out_features),
             nn.Sigmoid(),
         )
-        if norm == "vbn":
-            self.register_buffer("reference_noise", torch.rand(reference_size, noise_dim))
+        self._init_noise(norm, reference_size)
 
-    def sample_noise(self, n: int, generator: torch.Generator | None = None, device=None) -> torch.Tensor:
-        return torch.rand(n, self.noise_dim, generator=generator, device=device)
-
-    def forward(self, z: torch.Tensor) -> torch.Tensor:
-        if self.norm == "vbn":
-            return forward_with_reference(self.net, self.reference_noise, z)
+    def body(self, z: torch.Tensor) -> torch.Tensor:
         return self.net(z)

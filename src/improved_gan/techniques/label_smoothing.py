@@ -64,7 +64,7 @@ def one_sided_unsupervised_loss(
 
     Args:
         logits_unl: (N, K) logits of unlabelled real data; logits_gen: (M, K) of generated data.
-        alpha: real target α ∈ (0, 1]; α = 1 gives the reference's unsupervised loss (§2.6).
+        alpha: real target α ∈ (0, 1]; α = 1 gives the reference's unsupervised loss.
     """
     _check_alpha(alpha)
     lse_unl = torch.logsumexp(logits_unl, dim=1)

@@ -8,10 +8,10 @@ o(x_i)_b = Σ_{j≠i} c_b(x_i, x_j) concatenated to f(x_i).
 Two variants:
 
 * :class:`MinibatchDiscrimination`: the Theano ``nn.MinibatchLayer`` of the CIFAR/SVHN scripts
-  (§8.1): T weight-normalised per (b, c) column with a trainable *log* scale, the self pair
+  (``mnist_svhn_cifar10/nn.py``): T weight-normalised per (b, c) column with a trainable *log* scale, the self pair
   excluded, a per-kernel bias, and a data-dependent init. Real and generated data must go
   through it in **separate** forward passes (the paper requires it).
-* :class:`JointMinibatchDiscrimination`: the TensorFlow ImageNet discriminator's variant (§8.2):
+* :class:`JointMinibatchDiscrimination`: the TensorFlow ImageNet discriminator's variant (``imagenet/discriminator.py``):
   a plain linear map with bias, applied to a joint batch ``[real; fake]``, giving two features per
   kernel (closeness to the real half, closeness to the fake half).
 

@@ -1,7 +1,18 @@
-"""Training runs: configs, the semi-supervised trainer, checkpoints, evaluation and tables."""
+"""Training runs: configs, building the models and state, the D and G steps, the loop, the run
+directory, and what a saved run gives back (test errors, samples)."""
 
 from improved_gan.training.config import TrainConfig, load_config
-from improved_gan.training.evaluate import evaluate_run, sample_from_run
-from improved_gan.training.trainer import train
+from improved_gan.training.loop import train
+from improved_gan.training.run_dir import RunDir
+from improved_gan.training.saved_run import evaluate_run, load_run_models, run_source, sample_from_run
 
-__all__ = ["TrainConfig", "evaluate_run", "load_config", "sample_from_run", "train"]
+__all__ = [
+    "RunDir",
+    "TrainConfig",
+    "evaluate_run",
+    "load_config",
+    "load_run_models",
+    "run_source",
+    "sample_from_run",
+    "train",
+]

@@ -9,26 +9,11 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from improved_gan.data.catalog import CLASSIFIER_DATASETS, DATASETS
 from improved_gan.errors import ImprovedGANError
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
-NUM_CLASSES = {
-    "mnist": 10,
-    "fashion-mnist": 10,
-    "cifar10": 10,
-    "svhn": 10,
-    "imagefolder": 1000,
-    "synthetic": 10,
-}
-TRAIN_SIZE = {
-    "mnist": 60000,
-    "fashion-mnist": 60000,
-    "cifar10": 50000,
-    "svhn": 73257,
-    "imagefolder": 1281167,  # ImageNet (ILSVRC2012 train)
-    "synthetic": 2000,
-}
-#: (channels, height, width) of each model's images; the datasets each model can train on.
+#: (channels, height, width) of each model's images; a model trains on the datasets that provide them.
 IMAGE_SHAPE = {
     "mnist-mlp": (1, 28, 28),
     "conv28": (1, 28, 28),
@@ -36,11 +21,18 @@ IMAGE_SHAPE = {
     "imagenet128": (3, 128, 128),
 }
 MODEL_DATASETS = {
-    "mnist-mlp": ("mnist", "fashion-mnist", "synthetic"),
-    "conv28": ("mnist", "fashion-mnist", "synthetic"),
-    "conv32": ("cifar10", "svhn", "synthetic"),
-    "imagenet128": ("imagefolder", "synthetic"),
+    model: tuple(name for name, info in DATASETS.items() if info.provides(shape))
+    for model, shape in IMAGE_SHAPE.items()
 }
+#: Groups of settings that do not change what a run computes, so a resumed run may change them
+#: (:class:`improved_gan.training.run_dir.RunDir`); every other setting must match the run's.
+RUNTIME_GROUPS = ("length", "placement", "logging", "speed")
+
+
+def _runtime(default: Any, group: str, **kwargs: Any) -> Any:
+    """A field of one of the :data:`RUNTIME_GROUPS`."""
+    assert group in RUNTIME_GROUPS
+    return Field(default, json_schema_extra={"group": group}, **kwargs)
 
 
 class EMAConfig(BaseModel):
@@ -68,20 +60,24 @@ class TechniquesConfig(BaseModel):
 
 
 class ConvConfig(BaseModel):
-    """Widths and regularisers of the conv models (``model: conv28`` / ``conv32``; openai/improved-gan `mnist_svhn_cifar10/train_cifar_*.py`, `train_svhn_*.py`). CIFAR-10 FM: widths 96/192, input dropout 0.2, no input noise; SVHN FM: 64/128;
-    minibatch discrimination: 96/192, input noise 0.2, no input dropout."""
+    """Widths and regularisers of the conv models (``model: conv28`` / ``conv32``; openai/improved-gan
+    ``mnist_svhn_cifar10/train_cifar_*.py``, ``train_svhn_*.py``). The defaults are
+    :class:`~improved_gan.models.ConvDiscriminator`'s, the CIFAR-10 FM model: widths 96/192, input
+    dropout 0.2, no input noise; SVHN FM: 64/128; minibatch discrimination: 96/192, input noise
+    0.2, no input dropout."""
 
     model_config = ConfigDict(extra="forbid")
     d_widths: tuple[int, int] = (96, 192)
     g_widths: tuple[int, int, int] = (512, 256, 128)
     lrelu_slope: float = 0.2
-    input_noise: float = 0.2
-    input_dropout: float = 0.0
+    input_noise: float = 0.0
+    input_dropout: float = 0.2
     dropout: float = 0.5
 
 
 class ImagenetConfig(BaseModel):
-    """Sizes of the ImageNet 128×128 models (``model: imagenet128``; openai/improved-gan `imagenet/train_imagenet.py`). The
+    """Sizes of the ImageNet 128×128 models (``model: imagenet128``; openai/improved-gan
+    ``imagenet/train_imagenet.py``). The
     minibatch features' size comes from ``techniques.minibatch_kernels`` / ``_kernel_dim``."""
 
     model_config = ConfigDict(extra="forbid")
@@ -99,8 +95,8 @@ class TrainConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     preset: str = "custom"
-    dataset: Literal["mnist", "fashion-mnist", "cifar10", "svhn", "imagefolder", "synthetic"] = "mnist"
-    data_dir: str | None = None
+    dataset: Literal[tuple(DATASETS)] = "mnist"  # type: ignore[valid-type]
+    data_dir: str | None = _runtime(None, "placement")
     num_classes: int | None = None  # override the dataset's class count (image folders other than ImageNet)
     model: Literal["mnist-mlp", "conv28", "conv32", "imagenet128"] = "mnist-mlp"  # mnist-conv = conv28
     conv: ConvConfig = ConvConfig()
@@ -108,7 +104,7 @@ class TrainConfig(BaseModel):
     labels: int = 100
     seed: int = 1
     seed_data: int | None = None
-    epochs: int = 300
+    epochs: int = _runtime(300, "length")
     batch_size: int = 100
     lr: float = 0.003
     lr_decay_start: int | None = None
@@ -127,23 +123,25 @@ class TrainConfig(BaseModel):
     ema: EMAConfig = EMAConfig()
     max_train_examples: int | None = None
     max_test_examples: int | None = None
-    device: Literal["auto", "cpu", "cuda"] = "auto"
-    threads: int | None = None
+    device: Literal["auto", "cpu", "cuda"] = _runtime("auto", "placement")
+    threads: int | None = _runtime(None, "placement")
     # Speed options (what is computed stays the same up to floating point): torch.compile of
     # D's and G's forward passes, bfloat16 autocast, channels-last weights, the whole dataset on
     # the device (no per-batch host-to-device copies).
-    compile: bool = False
-    compile_backend: str = "inductor"
-    amp: Literal["off", "bf16"] = "off"
-    channels_last: bool = False
-    data_on_device: bool = False
+    compile: bool = _runtime(False, "speed")
+    compile_backend: str = _runtime("inductor", "speed")
+    amp: Literal["off", "bf16"] = _runtime("off", "speed")
+    channels_last: bool = _runtime(False, "speed")
+    data_on_device: bool = _runtime(False, "speed")
     sync_batchnorm: bool = False  # under torchrun: G's batch norm over all processes' batches
-    tensorboard: bool = True
-    sample_grid: bool = True
-    score_every: int = Field(0, ge=0)  # dataset score / FID of G's samples every N epochs; 0 = off
-    score_samples: int = Field(10000, ge=10)
-    runs_root: str = "runs"
-    run_dir: str | None = None
+    tensorboard: bool = _runtime(True, "logging")
+    sample_grid: bool = _runtime(True, "logging")
+    score_every: int = _runtime(
+        0, "logging", ge=0
+    )  # dataset score / FID of G's samples every N epochs; 0 = off
+    score_samples: int = _runtime(10000, "logging", ge=10)
+    runs_root: str = _runtime("runs", "placement")
+    run_dir: str | None = _runtime(None, "placement")
 
     @field_validator("model", mode="before")
     @classmethod
@@ -156,9 +154,9 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"model {self.model} works on {', '.join(MODEL_DATASETS[self.model])} images, not {self.dataset}"
             )
-        if self.score_every and self.dataset not in ("mnist", "fashion-mnist"):
+        if self.score_every and self.dataset not in CLASSIFIER_DATASETS:
             raise ValueError(
-                "score_every uses a dataset classifier, which exists for mnist and fashion-mnist only; "
+                f"score_every uses a dataset classifier, which exists for {' and '.join(CLASSIFIER_DATASETS)} only; "
                 f"score {self.dataset} runs after training with `improved-gan score RUN_DIR --extractor inception`"
             )
         if self.num_classes is not None and self.num_classes < 2:
@@ -168,7 +166,8 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"labels must be a multiple of {k} (class-balanced; 0 = unsupervised), got {self.labels}"
             )
-        n_train = min(TRAIN_SIZE[self.dataset], self.max_train_examples or TRAIN_SIZE[self.dataset])
+        size = DATASETS[self.dataset].train_size
+        n_train = min(size, self.max_train_examples or size)
         if self.labels > n_train:
             raise ValueError(f"labels ({self.labels}) exceeds the {n_train} training examples")
         for name in ("epochs", "batch_size", "init_examples", "g_steps"):
@@ -214,7 +213,7 @@ class TrainConfig(BaseModel):
     @property
     def classes(self) -> int:
         """K, the number of real classes of the dataset (or ``num_classes``)."""
-        return self.num_classes or NUM_CLASSES[self.dataset]
+        return self.num_classes or DATASETS[self.dataset].classes
 
     @property
     def image_shape(self) -> tuple[int, int, int]:
@@ -243,6 +242,15 @@ class TrainConfig(BaseModel):
 
     def default_run_dir(self) -> Path:
         return Path(self.runs_root) / f"{self.preset}-{self.dataset}-l{self.labels}-s{self.seed}"
+
+    @classmethod
+    def runtime_fields(cls) -> tuple[str, ...]:
+        """The settings in :data:`RUNTIME_GROUPS` (those a resumed run may change)."""
+        return tuple(
+            name
+            for name, field in cls.model_fields.items()
+            if (field.json_schema_extra or {}).get("group") in RUNTIME_GROUPS
+        )
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.model_dump(mode="json"), sort_keys=False)

@@ -27,14 +27,15 @@ class ParameterEMA:
         self.shadow = [torch.zeros_like(params[n]) for n in self.names]
         self.num_updates = 0
 
-    def _params(self) -> list[torch.Tensor]:
+    def params(self) -> list[torch.Tensor]:
+        """The module's averaged parameters (detached), in ``self.names`` order."""
         params = dict(self.module.named_parameters())
         return [params[n].detach() for n in self.names]
 
     @torch.no_grad()
     def update(self) -> None:
         """Move the shadow toward the module's current parameters."""
-        torch._foreach_lerp_(self.shadow, self._params(), 1 - self.decay)
+        torch._foreach_lerp_(self.shadow, self.params(), 1 - self.decay)
         self.num_updates += 1
 
     def averaged(self) -> list[torch.Tensor]:
@@ -48,7 +49,7 @@ class ParameterEMA:
     @torch.no_grad()
     def swapped_in(self) -> Iterator[nn.Module]:
         """Temporarily load the averaged parameters into the module (e.g. for a test pass)."""
-        params = self._params()
+        params = self.params()
         backup = [p.clone() for p in params]
         torch._foreach_copy_(params, self.averaged())
         try:

@@ -18,11 +18,12 @@ class ReferenceAdam(torch.optim.Optimizer):
     def __init__(
         self,
         params: Iterable[torch.nn.Parameter],
-        lr: float = 3e-3,
+        lr: float | None = 3e-3,
         betas: tuple[float, float] = (0.5, 0.999),
         eps: float = 1e-8,
     ) -> None:
-        if lr < 0 or not 0 <= betas[0] < 1 or not 0 <= betas[1] < 1 or eps < 0:
+        """``lr=None``: set ``param_groups[i]["lr"]`` before the first step (a schedule's job)."""
+        if (lr is not None and lr < 0) or not 0 <= betas[0] < 1 or not 0 <= betas[1] < 1 or eps < 0:
             raise ValueError(f"invalid Adam settings lr={lr}, betas={betas}, eps={eps}")
         super().__init__(params, {"lr": lr, "betas": betas, "eps": eps})
 
@@ -36,6 +37,10 @@ class ReferenceAdam(torch.optim.Optimizer):
             params = [p for p in group["params"] if p.grad is not None]
             if not params:
                 continue
+            if group["lr"] is None:
+                raise RuntimeError(
+                    "ReferenceAdam was built without a learning rate; set param_groups' lr first"
+                )
             beta1, beta2 = group["betas"]
             grads = [p.grad for p in params]
             ms, vs = [], []

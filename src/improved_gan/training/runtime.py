@@ -24,12 +24,6 @@ from torch import nn
 from improved_gan.training.config import TrainConfig
 
 
-def is_joint(D: nn.Module) -> bool:
-    """True for a discriminator that takes the joint batch ``[real; fake]`` with ``num_real``
-    (the ImageNet D, whose batch norm and minibatch features compare the two halves)."""
-    return bool(getattr(D, "joint_batch", False))
-
-
 def _to_float32(value: Any) -> Any:
     if isinstance(value, torch.Tensor):
         return value.float() if value.is_floating_point() else value

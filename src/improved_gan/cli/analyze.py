@@ -9,13 +9,12 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from improved_gan.analysis.learning_curves import plot_learning_curves
-from improved_gan.analysis.minibatch_report import DEFAULT_NS, write_minibatch_divergence_report
-
 
 def _minibatch_divergence(args: argparse.Namespace) -> int:
+    from improved_gan.analysis.minibatch_report import DEFAULT_NS, write_minibatch_divergence_report
+
     report = write_minibatch_divergence_report(
-        args.out, p=args.p, ns=args.n, q_points=args.q_points, unit=args.unit
+        args.out, p=args.p, ns=args.n or DEFAULT_NS, q_points=args.q_points, unit=args.unit
     )
     print(report.penalty_table)
     for path in (
@@ -30,6 +29,8 @@ def _minibatch_divergence(args: argparse.Namespace) -> int:
 
 
 def _plot(args: argparse.Namespace) -> int:
+    from improved_gan.analysis.learning_curves import plot_learning_curves
+
     print(f"wrote {plot_learning_curves(args.run_dir, args.out)}")
     return 0
 
@@ -51,7 +52,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--n",
         type=int,
         nargs="+",
-        default=list(DEFAULT_NS),
+        default=None,
         metavar="N",
         help="batch sizes (default 1 2 3 8)",
     )

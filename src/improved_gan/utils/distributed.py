@@ -20,7 +20,8 @@ What is exact and what is per process (README "Scaling out"):
   and it is exact too.
 * Per process: minibatch discrimination compares examples within the per-process batch
   (gathering features across processes is not offered), and G's batch norm uses per-process
-  statistics unless ``sync_batchnorm: true`` (:class:`SyncShiftOnlyBatchNorm`). Virtual batch
+  statistics unless ``sync_batchnorm: true``
+  (:class:`improved_gan.models.sync_batch_norm.SyncShiftOnlyBatchNorm`). Virtual batch
   norm uses the fixed reference batch (the same buffer on every process) plus each example, so
   it does not depend on the sharding.
 
@@ -30,8 +31,7 @@ Single-process runs (no ``WORLD_SIZE`` > 1 in the environment) never touch ``tor
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -40,7 +40,6 @@ import torch.distributed as dist
 from torch import nn
 
 from improved_gan.errors import ImprovedGANError
-from improved_gan.models import ShiftOnlyBatchNorm
 
 
 @dataclass(frozen=True)
@@ -195,56 +194,6 @@ class _AllReduceSum(torch.autograd.Function):
 def all_reduce_sum(x: torch.Tensor) -> torch.Tensor:
     """Differentiable sum of ``x`` over the processes."""
     return _AllReduceSum.apply(x)
-
-
-class SyncShiftOnlyBatchNorm(ShiftOnlyBatchNorm):
-    """:class:`ShiftOnlyBatchNorm` with statistics over the batches of all processes.
-
-    The mean and the biased variance are all-reduced with autograd (two collectives), so the
-    output, and after gradient averaging the gradient, equal a single process's on the global batch.
-    ``sync = False`` (see :func:`unsynced`) normalises with the local batch, e.g. when one
-    process samples alone.
-    """
-
-    sync: bool = True
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.sync and dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1):
-            return super().forward(x)
-        world = dist.get_world_size()
-        dims = (0,) if x.dim() == 2 else (0, 2, 3)
-        count = x.numel() // x.shape[1] * world
-        mean = all_reduce_sum(x.sum(dims)) / count
-        shape = (1, -1) if x.dim() == 2 else (1, -1, 1, 1)
-        centred = x - mean.view(shape)
-        var = all_reduce_sum(centred.square().sum(dims)) / count
-        return centred * torch.rsqrt(var + self.eps).view(shape) + self.bias.view(shape)
-
-
-def convert_sync_batchnorm(module: nn.Module) -> nn.Module:
-    """Replace every :class:`ShiftOnlyBatchNorm` in ``module`` by :class:`SyncShiftOnlyBatchNorm`
-    (same parameters, same state-dict keys); returns ``module``."""
-    for name, child in module.named_children():
-        if type(child) is ShiftOnlyBatchNorm:
-            synced = SyncShiftOnlyBatchNorm(child.num_features, child.eps)
-            synced.bias = child.bias
-            setattr(module, name, synced)
-        else:
-            convert_sync_batchnorm(child)
-    return module
-
-
-@contextmanager
-def unsynced(module: nn.Module) -> Iterator[nn.Module]:
-    """Within the block, synced batch norms of ``module`` use per-process statistics."""
-    layers = [m for m in module.modules() if isinstance(m, SyncShiftOnlyBatchNorm)]
-    for m in layers:
-        m.sync = False
-    try:
-        yield module
-    finally:
-        for m in layers:
-            m.sync = True
 
 
 def gather_rows(x: torch.Tensor, ctx: DistContext) -> torch.Tensor:

@@ -1,7 +1,9 @@
 """The ``improved-gan`` command: a thin layer over the library's public functions.
 
-Each command group lives next to the code it wraps, in a module with a ``register(subparsers)``
-function; this file only collects them and turns :class:`ImprovedGANError` into a one-line error.
+Each command group is a module of this package with a ``register(subparsers)`` function that
+wraps public functions of the library (``train``, ``score``, ``turing``, ``analyze``); this file
+only collects them and turns :class:`ImprovedGANError` into a one-line error. The commands import
+the library inside their functions, so ``improved-gan --help`` starts without loading torch.
 """
 
 from __future__ import annotations
@@ -15,10 +17,10 @@ from improved_gan.errors import ImprovedGANError
 
 # Modules that add sub-commands; each defines ``register(subparsers) -> None``.
 COMMAND_MODULES: list[str] = [
-    "improved_gan.training.commands",
-    "improved_gan.analysis.commands",
-    "improved_gan.evaluation.commands",
-    "improved_gan.metrics.commands",
+    "improved_gan.cli.train",
+    "improved_gan.cli.analyze",
+    "improved_gan.cli.turing",
+    "improved_gan.cli.score",
 ]
 
 

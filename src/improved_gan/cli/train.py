@@ -5,12 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 
-from improved_gan.training.config import load_config, preset_names
-
 
 def _train(args: argparse.Namespace) -> int:
-    from improved_gan.training.distributed import context_from_env
-    from improved_gan.training.trainer import train
+    from improved_gan.training import RunDir, load_config, train
+    from improved_gan.utils.distributed import context_from_env
 
     overrides = {
         "labels": args.labels,
@@ -26,19 +24,20 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = train(config, resume=args.resume, progress=not args.quiet)
     if not context_from_env().is_main:  # under torchrun, rank 0 alone reports
         return 0
-    last = json.loads((run_dir / "metrics.jsonl").read_text().splitlines()[-1])
+    run = RunDir(run_dir)
+    last = run.read_metrics()[-1]
     if "test_errors" not in last:  # an unsupervised run
-        print(f"{run_dir}: epoch {last['epoch']}, unsupervised; details in {run_dir / 'metrics.jsonl'}")
+        print(f"{run_dir}: epoch {last['epoch']}, unsupervised; details in {run.metrics_path}")
         return 0
     print(
         f"{run_dir}: epoch {last['epoch']}, test errors {last['test_errors']} "
-        f"({100 * last['test_error']:.2f}%); details in {run_dir / 'metrics.jsonl'}"
+        f"({100 * last['test_error']:.2f}%); details in {run.metrics_path}"
     )
     return 0
 
 
 def _evaluate(args: argparse.Namespace) -> int:
-    from improved_gan.training.evaluate import evaluate_run
+    from improved_gan.training import evaluate_run
 
     result = evaluate_run(args.run_dir, use_ema=not args.raw, data_dir=args.data_dir)
     if args.json:
@@ -52,7 +51,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 def _reproduce(args: argparse.Namespace) -> int:
-    from improved_gan.training.reproduce import reproduce_ssl_table, reproduce_table3
+    from improved_gan.reproduce import reproduce_ssl_table, reproduce_table3
 
     if args.table == "table3":
         markdown, _ = reproduce_table3(
@@ -87,6 +86,8 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _presets(args: argparse.Namespace) -> int:
+    from improved_gan.training.config import preset_names
+
     for name in preset_names():
         print(name)
     return 0

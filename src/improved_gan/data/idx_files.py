@@ -1,4 +1,4 @@
-"""What each IDX dataset is: file names, sizes, checksums and canonical mirrors."""
+"""The IDX datasets' files: names, sizes, sha256 checksums and canonical mirrors."""
 
 from __future__ import annotations
 
@@ -25,6 +25,7 @@ class IDXDataset:
     mirrors: tuple[str, ...]
     system_dirs: tuple[str, ...] = field(default_factory=tuple)
     num_classes: int = 10
+    system_package: str = ""  # a Debian package that installs the files into system_dirs
 
 
 MNIST = IDXDataset(
@@ -89,6 +90,7 @@ FASHION_MNIST = IDXDataset(
     },
     mirrors=("http://fashion-mnist.s3-website.eu-central-1.amazonaws.com/",),
     system_dirs=("/usr/share/datasets/fashion-mnist",),
+    system_package="dataset-fashion-mnist",
 )
 
 IDX_DATASETS: dict[str, IDXDataset] = {d.name: d for d in (MNIST, FASHION_MNIST)}

@@ -3,8 +3,8 @@
 Inception Scores of the technique ablations).
 
 The semi-supervised tables run (or resume, or just collect) one training run per (labels, seed),
-then write a Markdown table of mean ± std over seeds beside the paper's numbers (the paper's Tables 1–3), plus an ensemble row. The paper does not say how its "ensemble of 10" combines
-members; we average the members' softmax over the K classes and take the argmax. Table 3 trains
+then write a Markdown table of mean ± std over seeds beside the paper's numbers (its Tables 1–3),
+plus an ensemble row. The paper does not say how its "ensemble of 10" combines members; we average the members' softmax over the K classes and take the argmax. Table 3 trains
 one run per preset and seed and scores 50,000 samples of each with the reference-exact Inception
 Score (which needs the Inception weights, see ``improved-gan score``).
 """
@@ -20,10 +20,9 @@ import numpy as np
 import torch
 
 from improved_gan.errors import ImprovedGANError
-from improved_gan.training.checkpoint import load_checkpoint
-from improved_gan.training.config import load_config
-from improved_gan.training.evaluate import run_test_logits
-from improved_gan.training.trainer import CHECKPOINT, train
+from improved_gan.metrics import score
+from improved_gan.training import RunDir, load_config, run_source, train
+from improved_gan.training.saved_run import run_test_logits
 
 # labels -> (single-model mean, std, ensemble mean, std); None where the paper has no number.
 PAPER_TABLE1: dict[int, tuple[float, float, float | None, float | None]] = {
@@ -91,12 +90,6 @@ SSL_TABLES = {
 }
 
 
-def _completed_epoch(run_dir: Path) -> int:
-    if not (run_dir / CHECKPOINT).exists():
-        return 0
-    return int(load_checkpoint(run_dir / CHECKPOINT)[1]["epoch"])
-
-
 def _mean_std(values: Sequence[float], digits: int = 1) -> str:
     if not values:
         return "–"
@@ -109,7 +102,7 @@ def _ensure_run(config, train_missing: bool, progress: bool) -> Path | None:
     """The run directory once it has ``config.epochs`` epochs (training or resuming it when
     ``train_missing``), else None."""
     run_dir = config.default_run_dir()
-    if _completed_epoch(run_dir) < config.epochs:
+    if RunDir(run_dir).completed_epoch() < config.epochs:
         if not train_missing:
             return None
         train(config, resume=True, progress=progress)
@@ -180,23 +173,6 @@ def reproduce_ssl_table(
     return markdown, results
 
 
-def reproduce_table1(
-    labels: Sequence[int] = (20, 50, 100, 200),
-    seeds: Sequence[int] = tuple(range(1, 11)),
-    epochs: int = 300,
-    runs_root: str | Path = "runs/table1",
-    preset: str = "mnist-fm",
-    train_missing: bool = True,
-    data_dir: str | None = None,
-    set_items: Sequence[str] = (),
-    progress: bool = True,
-) -> tuple[str, dict]:
-    """Table 1 (see :func:`reproduce_ssl_table`)."""
-    return reproduce_ssl_table(
-        "table1", labels, seeds, epochs, runs_root, preset, train_missing, data_dir, set_items, progress
-    )
-
-
 def _paper_cell(value: float | None, std: float | None) -> str:
     if value is None:
         return "–"
@@ -237,11 +213,6 @@ def format_ssl_table(results: dict) -> str:
     return title + head + "\n".join(line + " |" for line in lines) + "\n"
 
 
-def format_table1(results: dict) -> str:
-    """Markdown for Table 1 results (kept for callers of the first release)."""
-    return format_ssl_table({**results, "table": results.get("table", "table1")})
-
-
 def reproduce_table3(
     presets: Sequence[str] = tuple(PAPER_TABLE3),
     labels: int | None = None,
@@ -260,8 +231,6 @@ def reproduce_table3(
     """Train or collect one run per preset and seed, score ``samples`` generator samples of each
     with the Inception Score (10 splits), and write ``table3.md`` / ``table3.json``. ``labels``
     changes the label count of the labelled rows (the unsupervised −L rows keep 0)."""
-    from improved_gan.metrics import score
-
     runs_root = Path(runs_root)
     results: dict = {"table": "table3", "samples": samples, "rows": {}}
     for preset in presets:
@@ -276,10 +245,9 @@ def reproduce_table3(
                 missing.append(seed)
                 continue
             out = score(
-                str(run_dir),
+                run_source(run_dir, samples),
                 ["is"],
                 extractor=extractor,
-                n=samples,
                 device=device,
                 inception_weights=inception_weights,
                 progress=progress,

@@ -1,4 +1,6 @@
-"""Load a finished (or running) training run: test errors, test logits and generator samples."""
+"""What a finished (or running) run gives back: its models, its test errors, and its generator's
+samples. This is the one place that turns a run directory into samples (:func:`sample_from_run`,
+:func:`run_source`)."""
 
 from __future__ import annotations
 
@@ -6,49 +8,39 @@ from pathlib import Path
 
 import numpy as np
 import torch
-import yaml
+from torch import nn
 
 from improved_gan.errors import ImprovedGANError
-from improved_gan.training.checkpoint import load_checkpoint, unprefixed
-from improved_gan.training.config import TrainConfig, validate_config
-from improved_gan.training.images import to_uint8_images
-from improved_gan.training.trainer import (
-    CHECKPOINT,
-    build_models,
-    data_range,
-    load_split,
-    predict_logits,
-    test_batch_size,
-)
+from improved_gan.metrics import ImageSource, array_source, sample_generator
+from improved_gan.training.build import build_models, data_range, load_split, predict_logits, test_batch_size
+from improved_gan.training.config import TrainConfig
+from improved_gan.training.ema import ParameterEMA
+from improved_gan.training.run_dir import RunDir
+from improved_gan.utils.checkpoint import unprefixed
 
 
 def load_run_config(run_dir: str | Path) -> TrainConfig:
-    path = Path(run_dir) / "config.yaml"
-    if not path.is_file():
-        raise ImprovedGANError(
-            f"{run_dir} is not a run directory (no config.yaml); train with `improved-gan train`"
-        )
-    return validate_config(yaml.safe_load(path.read_text()), str(path))
+    return RunDir(run_dir).read_config()
 
 
-def load_run_models(run_dir: str | Path, use_ema: bool = True):
+def load_run_models(
+    run_dir: str | Path, use_ema: bool = True
+) -> tuple[TrainConfig, nn.Module, nn.Module, int]:
     """(config, D, G, epoch) from a run's last checkpoint; D carries the EMA weights if asked and
     available (as the reference tests), else the raw weights."""
-    config = load_run_config(run_dir)
-    tensors, metadata = load_checkpoint(Path(run_dir) / CHECKPOINT)
+    run = RunDir(run_dir)
+    config = run.read_config()
+    tensors, epoch = run.load_checkpoint()
     torch.manual_seed(0)
     D, G = build_models(config)
     D.load_state_dict(unprefixed("D", tensors))
     G.load_state_dict(unprefixed("G", tensors))
-    shadow = unprefixed("ema.shadow", tensors)
-    if use_ema and shadow:
-        count = int(tensors["ema.num_updates"])
-        correction = 1 - config.ema.decay**count if config.ema.bias_correction and count else 1.0
-        params = dict(D.named_parameters())
+    ema = ParameterEMA(D, config.ema.decay, config.ema.bias_correction)
+    if use_ema and unprefixed("ema.shadow", tensors):
+        ema.load_state_dict(unprefixed("ema", tensors))
         with torch.no_grad():
-            for name, value in shadow.items():
-                params[name].copy_(value / correction)
-    return config, D.eval(), G, int(metadata["epoch"])
+            torch._foreach_copy_(ema.params(), ema.averaged())
+    return config, D.eval(), G, epoch
 
 
 def run_test_logits(
@@ -71,18 +63,16 @@ def evaluate_run(run_dir: str | Path, use_ema: bool = True, data_dir: str | None
     return {"epoch": epoch, "test_errors": errors, "test_error": errors / len(labels), "n": len(labels)}
 
 
-@torch.no_grad()
 def sample_from_run(run_dir: str | Path, n: int, seed: int = 0, batch_size: int = 100) -> np.ndarray:
     """``n`` generator samples of a run as uint8 images (N, H, W), or (N, H, W, 3) for colour
-    models, drawn in batches of
-    ``batch_size`` (the generator's batch norm uses batch statistics, as in the reference)."""
+    models (:func:`improved_gan.metrics.sample_generator`: batches of ``batch_size``, batch
+    statistics in G's batch norm, as in the reference)."""
     if n <= 0:
         raise ImprovedGANError(f"number of samples must be positive, got {n}")
     config, _, G, _ = load_run_models(run_dir, use_ema=False)
-    G.train()
-    rng = torch.Generator().manual_seed(seed)
-    chunks = []
-    for start in range(0, n, batch_size):
-        z = G.sample_noise(batch_size, generator=rng)
-        chunks.append(to_uint8_images(G(z), value_range=data_range(config))[: n - start])
-    return np.concatenate(chunks)
+    return sample_generator(G, n, seed, batch_size, data_range(config))
+
+
+def run_source(run_dir: str | Path, n: int, seed: int = 0) -> ImageSource:
+    """``n`` samples of a run, as an input of :func:`improved_gan.metrics.score`."""
+    return array_source(sample_from_run(run_dir, n, seed), f"{n} samples of run {run_dir}")

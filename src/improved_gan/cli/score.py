@@ -1,10 +1,13 @@
-"""CLI verbs for metrics: ``score`` and ``classifier train``."""
+"""CLI verbs for metrics: ``score`` and ``classifier train``. ``score`` also takes a run
+directory (or a checkpoint in one), as input or reference: its generator is sampled first
+(:func:`improved_gan.training.run_source`)."""
 
 from __future__ import annotations
 
 import argparse
 from pathlib import Path
 
+from improved_gan.data.catalog import CLASSIFIER_DATASETS
 from improved_gan.errors import ImprovedGANError
 
 
@@ -40,19 +43,26 @@ def _classifier_train(args: argparse.Namespace) -> int:
 def resolve_extractor(name: str, source: str) -> str:
     """``auto``: a run directory's dataset or a dataset split's dataset when it has a classifier
     (MNIST, Fashion-MNIST), else ``inception`` (CIFAR-10, SVHN, ImageNet runs)."""
+    from improved_gan.data import DATASET_SPLITS
+    from improved_gan.training import RunDir
+
     if name != "auto":
         return name
-    from improved_gan.metrics.inputs import DATASET_SPLITS, run_dir_of
-
     if source in DATASET_SPLITS and not Path(source).exists():
         return source.rsplit("-", 1)[0]
-    run = run_dir_of(Path(source))
+    run = RunDir.find(source)
     if run is not None:
-        from improved_gan.training.evaluate import load_run_config
-
-        dataset = load_run_config(run).dataset
-        return dataset if dataset in ("mnist", "fashion-mnist") else "inception"
+        dataset = run.read_config().dataset
+        return dataset if dataset in CLASSIFIER_DATASETS else "inception"
     return "inception"
+
+
+def _input(spec: str | None, n: int | None, run_samples: int = 50000):
+    """A run directory as its samples (``n``, default 50,000, noise seed 0); anything else as is."""
+    from improved_gan.training import RunDir, run_source
+
+    run = RunDir.find(spec) if spec is not None else None
+    return spec if run is None else run_source(run.path, n if n is not None else run_samples)
 
 
 def _score(args: argparse.Namespace) -> int:
@@ -60,20 +70,20 @@ def _score(args: argparse.Namespace) -> int:
 
     import torch
 
-    from improved_gan.metrics.score import score
+    from improved_gan.metrics import score
+    from improved_gan.utils.distributed import init_distributed
 
     if args.threads:
         torch.set_num_threads(args.threads)
     extractor = resolve_extractor(args.extractor, args.input)
-    from improved_gan.training.distributed import init_distributed
-
     ctx, device, _ = init_distributed(torch.device(args.device))  # under torchrun: sharded extraction
+    source = _input(args.input, args.n)
     result = score(
-        args.input,
+        source,
         metrics=args.metric,
         extractor=extractor,
-        reference=args.reference,
-        n=args.n,
+        reference=_input(args.reference, None),
+        n=None if source is not args.input else args.n,
         batch_size=args.batch_size,
         splits=args.splits,
         shuffle=args.shuffle,
@@ -121,7 +131,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument(
         "--extractor",
-        choices=["auto", "inception", "mnist", "fashion-mnist"],
+        choices=["auto", "inception", *CLASSIFIER_DATASETS],
         default="auto",
         help="features: the reference Inception-v3 or a dataset classifier "
         "(auto: the run's or split's dataset, else inception)",
@@ -159,7 +169,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train the small CNN used for the dataset score and FID/KID features, and cache it "
         "in $XDG_CACHE_HOME/improved_gan/classifiers (default ~/.cache/...).",
     )
-    t.add_argument("dataset", choices=["mnist", "fashion-mnist"])
+    t.add_argument("dataset", choices=CLASSIFIER_DATASETS)
     t.add_argument("--epochs", type=int, help="training epochs (default: 6 for mnist, 12 for fashion-mnist)")
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--data-dir", help="data root holding mnist/, fashion-mnist/")

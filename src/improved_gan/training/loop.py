@@ -1,0 +1,242 @@
+"""The training loop of the reference scripts (paper §3 and §5; openai/improved-gan
+``mnist_svhn_cifar10/train_mnist_feature_matching.py``, ``train_cifar_minibatch_discrimination.py``).
+
+One iteration = one D step on three batches (labelled, unlabelled, freshly generated) with
+L_supervised + w·L_unsupervised, then ``g_steps`` G steps (:mod:`~improved_gan.training.steps`).
+The paper's techniques are switched on in ``config.techniques``; ``labels: 0`` trains an
+unsupervised GAN (D has one logit, D = σ(l)). Each epoch appends a line to the run directory's
+``metrics.jsonl`` and replaces its checkpoint (:mod:`~improved_gan.training.run_dir`);
+``resume=True`` continues bit for bit on the CPU.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import torch
+from tqdm.auto import tqdm
+
+from improved_gan.data import SemiSupervisedBatches, balanced_labelled_subset
+from improved_gan.metrics import generator_scores
+from improved_gan.models.sync_batch_norm import convert_sync_batchnorm, unsynced
+from improved_gan.techniques import has_cross_example_layers
+from improved_gan.training.build import (
+    TrainingState,
+    build_state,
+    data_range,
+    load_split,
+    predict_logits,
+    resolve_device,
+    test_batch_size,
+    test_logits,
+)
+from improved_gan.training.config import TrainConfig, validate_config
+from improved_gan.training.run_dir import RunDir
+from improved_gan.training.steps import discriminator_step, generator_loss, generator_step
+from improved_gan.utils.distributed import (
+    SINGLE,
+    DistContext,
+    check_replicas,
+    context_from_env,
+    init_distributed,
+)
+from improved_gan.utils.images import save_grid, to_uint8_images
+
+
+def train_epoch(
+    state: TrainingState,
+    batches: SemiSupervisedBatches,
+    config: TrainConfig,
+    device: torch.device,
+    progress: bool,
+    ctx: DistContext = SINGLE,
+) -> dict[str, float]:
+    """One epoch of D and G steps; returns the lr, mean losses and (with labels) the
+    labelled-batch train error. On several processes (``ctx``) each takes its slice of every
+    global batch and the gradients are averaged (:mod:`improved_gan.utils.distributed`)."""
+    ctx.seed_epoch(config.seed, state.epoch)
+    n_gen = ctx.check_batch_size(config.batch_size)
+    state.D.train()
+    state.G.train()
+    lr = config.lr_at(state.epoch)
+    state.set_lr(lr)
+    separate = has_cross_example_layers(state.D)
+    g_loss = generator_loss(config, state, n_gen, ctx)
+    sums = torch.zeros(4, dtype=torch.float64)
+    bar = tqdm(
+        batches.epoch(state.data_rng),
+        total=len(batches),
+        desc=f"epoch {state.epoch + 1}/{config.epochs}",
+        disable=not (progress and ctx.is_main),
+        leave=False,
+    )
+    n = 0
+    for batch in bar:
+        x_lab, y_lab = ctx.shard(batch.x_lab).to(device), ctx.shard(batch.y_lab).to(device)
+        x_unl, x_unl2 = ctx.shard(batch.x_unl).to(device), ctx.shard(batch.x_unl2).to(device)
+        loss_sup, loss_unsup, l_lab = discriminator_step(
+            state, config, x_lab, y_lab, x_unl, n_gen, separate, ctx
+        )
+        loss_g = generator_step(state, config, g_loss, x_unl, x_unl2, ctx)
+        with torch.no_grad():
+            err = (l_lab.argmax(1) != y_lab).float().mean() if config.supervised else torch.zeros(())
+            sums += torch.stack([loss_sup, loss_unsup, loss_g, err.to(loss_g.device)]).double().cpu()
+        n += 1
+        if progress and n % 50 == 0:
+            s = sums / n
+            bar.set_postfix(sup=f"{s[0]:.3f}", unsup=f"{s[1]:.3f}", gen=f"{s[2]:.3f}", err=f"{s[3]:.3f}")
+    means = (ctx.sum_(sums) / (max(n, 1) * ctx.world_size)).tolist()
+    record = {
+        "lr": lr,
+        "loss_supervised": means[0],
+        "loss_unsupervised": means[1],
+        "loss_generator": means[2],
+    }
+    if config.supervised:
+        record["train_error"] = means[3]
+    else:
+        del record["loss_supervised"]
+    return record
+
+
+def _batches(config: TrainConfig, x_train: torch.Tensor, y_train: torch.Tensor) -> SemiSupervisedBatches:
+    """The reference's batch streams over the class-balanced labelled subset and all of train."""
+    lab_idx = torch.zeros(0, dtype=torch.int64)
+    if config.supervised:
+        lab_idx = torch.from_numpy(
+            balanced_labelled_subset(y_train.cpu().numpy(), config.labels_per_class, config.data_seed)
+        )
+    return SemiSupervisedBatches(
+        x_train[lab_idx], y_train[lab_idx], x_train, config.batch_size, tile=config.label_tiling
+    )
+
+
+def _test_errors(state: TrainingState, x_test: torch.Tensor, y_test: torch.Tensor, batch: int) -> dict:
+    """Test errors with the test-time weights, and with the raw weights when those differ."""
+    errors = int((test_logits(state, x_test, batch).argmax(1) != y_test).sum())
+    out = {"test_errors": errors, "test_error": errors / len(y_test)}
+    if state.ema is not None:  # also report the raw weights, which lead the average early on
+        raw = int((predict_logits(state.D, x_test, batch).argmax(1) != y_test).sum())
+        out.update({"test_errors_raw": raw, "test_error_raw": raw / len(y_test)})
+    return out
+
+
+def _summary(record: dict, n_test: int) -> str:
+    """The console line of one epoch."""
+    losses = f"unsup {record['loss_unsupervised']:.4f} gen {record['loss_generator']:.4f}"
+    if "test_errors" not in record:
+        return f"epoch {record['epoch']}: losses {losses}, {record['seconds']:.1f} s"
+    return (
+        f"epoch {record['epoch']}: test errors {record['test_errors']}/{n_test}, train error "
+        f"{record['train_error']:.4f}, losses sup {record['loss_supervised']:.4f} {losses}, {record['seconds']:.1f} s"
+    )
+
+
+def train(config: TrainConfig | dict, resume: bool = False, progress: bool = True) -> Path:
+    """Train a semi-supervised GAN as ``config`` says; returns the run directory.
+
+    With ``resume=True`` and a checkpoint in the run directory, training continues from the last
+    completed epoch and gives the same result as an uninterrupted run (on the CPU).
+
+    Under ``torchrun`` with several processes it trains data-parallel (gloo on the CPU, NCCL on
+    GPUs; see :mod:`improved_gan.utils.distributed`): rank 0 alone writes the run directory,
+    and a run may be resumed with any number of processes.
+    """
+    if isinstance(config, dict):
+        config = validate_config(config)
+    run = RunDir(config.run_dir or config.default_run_dir())
+    ctx = context_from_env()
+    ctx.check_batch_size(config.batch_size)
+    config = run.prepare(config, resume, write=ctx.is_main)
+    if config.threads:
+        torch.set_num_threads(config.threads)
+    ctx, device, _ = init_distributed(resolve_device(config.device))
+    resuming = resume and run.has_checkpoint()
+    ctx.require_same(
+        resuming,
+        "whether there is a checkpoint to resume (put --run-dir on a filesystem that all nodes share)",
+    )
+    progress = progress and ctx.is_main
+
+    x_train, y_train = load_split(config, "train")
+    x_test, y_test = load_split(config, "test")
+    if config.data_on_device:
+        x_train, y_train = x_train.to(device), y_train.to(device)
+    batches = _batches(config, x_train, y_train)
+    state = build_state(config, device, x_train)
+    if ctx.enabled:
+        ctx.broadcast_module(state.D)
+        ctx.broadcast_module(state.G)
+        if config.sync_batchnorm:
+            convert_sync_batchnorm(state.G)
+    eval_batch = test_batch_size(state.D, config)
+    if resuming:
+        tensors, state.epoch = run.load_checkpoint()
+        state.load(tensors)
+        if ctx.is_main:
+            run.keep_metrics_until(state.epoch)
+    elif ctx.is_main:
+        run.clear_metrics()
+
+    writer = None
+    if config.tensorboard and ctx.is_main:
+        from torch.utils.tensorboard import SummaryWriter  # loads TensorFlow's protobufs: only when asked
+
+        writer = SummaryWriter(str(run.tensorboard_dir), purge_step=state.epoch + 1)
+    fixed_noise = state.G.sample_noise(100, generator=torch.Generator().manual_seed(config.seed)).to(device)
+
+    epochs = tqdm(range(state.epoch, config.epochs), desc="training", disable=not progress, unit="epoch")
+    for _ in epochs:
+        start = time.perf_counter()
+        record = train_epoch(state, batches, config, device, progress, ctx)
+        train_seconds = time.perf_counter() - start
+        state.epoch += 1
+        # rank 0 tests on the whole test set, as one process
+        tested = _test_errors(state, x_test, y_test, eval_batch) if config.supervised and ctx.is_main else {}
+        record = {
+            "epoch": state.epoch,
+            **record,
+            **tested,
+            "seconds": train_seconds,
+            "images_per_second": len(batches) * config.batch_size / train_seconds,
+            "eval_seconds": time.perf_counter() - start - train_seconds,
+            **({"processes": ctx.world_size} if ctx.enabled else {}),
+        }
+        if config.score_every and state.epoch % config.score_every == 0:  # cached dataset classifier
+            scores = generator_scores(
+                state.G,
+                config.dataset,
+                config.score_samples,
+                config.seed,
+                config.data_dir,
+                data_range(config),
+            )
+            record.update(scores)
+        if ctx.enabled:
+            check_replicas(state.replica_tensors(), ctx)
+            if not ctx.is_main:
+                continue
+        run.append_metrics(record)
+        if writer is not None:
+            for key, value in record.items():
+                if key != "epoch":
+                    writer.add_scalar(key, value, state.epoch)
+            writer.flush()
+        if config.sample_grid:
+            with torch.no_grad(), unsynced(state.G):
+                samples = to_uint8_images(state.G(fixed_noise), value_range=data_range(config))
+            save_grid(samples, run.sample_grid_path(state.epoch), rows=10)
+        run.save_checkpoint(state.tensors(), state.epoch)
+        if "test_errors" in record:
+            epochs.set_postfix(test_errors=record["test_errors"], train_err=f"{record['train_error']:.3f}")
+        else:
+            epochs.set_postfix(
+                unsup=f"{record['loss_unsupervised']:.3f}", gen=f"{record['loss_generator']:.3f}"
+            )
+        if progress:
+            tqdm.write(_summary(record, len(y_test)))
+    if writer is not None:
+        writer.close()
+    ctx.barrier()  # every process returns once rank 0 has written the last epoch
+    return run.path
