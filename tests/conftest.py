@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 
 def idx_bytes(array: np.ndarray) -> bytes:
@@ -46,3 +47,12 @@ def tiny_config(tmp_path: Path, **overrides) -> dict:
     }
     config.update(overrides)
     return config
+
+
+@pytest.fixture
+def one_thread():
+    """One torch thread: small models on a shared 2-core machine run many times faster so."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -12,14 +12,7 @@ from improved_gan.errors import ImprovedGANError
 from improved_gan.metrics import inception as inc
 from improved_gan.metrics.inception import InceptionV3, load_inception, resize_bilinear_tf1
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Convolutions on a shared 2-core machine run many times faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def tf1_resize_numpy(image: np.ndarray, out_h: int, out_w: int) -> np.ndarray:

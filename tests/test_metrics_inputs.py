@@ -11,14 +11,7 @@ from improved_gan.errors import ImprovedGANError
 from improved_gan.metrics.inputs import open_source
 from improved_gan.utils.images import to_uint8_nchw
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models on a shared 2-core machine run many times faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def test_float_ranges_are_detected_and_rounded():

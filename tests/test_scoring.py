@@ -25,14 +25,7 @@ from improved_gan.metrics.kid import kernel_inception_distance
 from improved_gan.metrics.score import score, score_generator_samples
 from improved_gan.utils.checkpoint import save_checkpoint
 
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    """Small models on a shared 2-core machine run many times faster on one thread."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def cache_random_classifier(dataset: str = "mnist", seed: int = 0) -> DatasetClassifier:

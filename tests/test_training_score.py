@@ -5,9 +5,12 @@ import json
 import warnings
 
 import numpy as np
+import pytest
 import torch
 from conftest import tiny_config
-from test_scoring import _one_thread, cache_random_classifier  # noqa: F401  (fixture and helper)
+from test_scoring import cache_random_classifier
+
+pytestmark = pytest.mark.usefixtures("one_thread")
 
 
 def _read_metrics(run):

@@ -11,7 +11,7 @@ from turing_support import LiveServer, Rater, db_rows, make_study
 
 from improved_gan.cli import main
 from improved_gan.evaluation import summarize, wilson_interval, write_report
-from improved_gan.evaluation.report import Balanced, Proportion
+from improved_gan.evaluation.report_stats import Balanced, Proportion
 
 
 def test_wilson_interval_known_values():

@@ -15,12 +15,12 @@ from typing import Any
 
 _EXPORTS = {
     "StudyDB": "study_db",
-    "StudyReport": "report",
+    "StudyReport": "report_stats",
     "create_app": "turing_app",
     "prepare_study": "turing_app",
     "serve": "turing_app",
-    "summarize": "report",
-    "wilson_interval": "report",
+    "summarize": "report_stats",
+    "wilson_interval": "report_stats",
     "write_report": "report",
 }
 __all__ = sorted(_EXPORTS)

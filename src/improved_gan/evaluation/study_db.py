@@ -1,218 +1,55 @@
-"""SQLite storage of a visual Turing study: its images, raters' sessions, trials and answers.
+"""Raters' sessions of a visual Turing study: balanced trial plans, images shown, answers
+validated and stored, and the answers read back for the report.
 
-One file holds the whole study. The images are stored in it as re-encoded PNGs, so a restart
-needs nothing but the file, and no request ever reads anything else from disk. The database runs
-in WAL mode with ``synchronous=FULL``; every answer is committed in its own transaction before the
-server replies, so an answer the rater saw acknowledged survives the server being killed.
+One file holds the whole study (:class:`~improved_gan.evaluation.study_file.StudyFile`). The images
+are stored in it as re-encoded PNGs, so a restart needs nothing but the file, and no request ever
+reads anything else from disk. The database runs in WAL mode with ``synchronous=FULL``; every answer
+is committed in its own transaction before the server replies, so an answer the rater saw
+acknowledged survives the server being killed.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import random
 import secrets
 import sqlite3
-import threading
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
-from dataclasses import dataclass
-from pathlib import Path
 
-from improved_gan.errors import ImprovedGANError
-from improved_gan.evaluation.image_sources import ImageSet, encode_png
-
-SCHEMA_VERSION = 1
-REAL = "real"
-FAKE = "fake"
-ANSWERS = (REAL, FAKE)
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS sources (
-    name TEXT PRIMARY KEY, is_real INTEGER NOT NULL, origin TEXT NOT NULL, count INTEGER NOT NULL);
-CREATE TABLE IF NOT EXISTS images (
-    id INTEGER PRIMARY KEY, source TEXT NOT NULL REFERENCES sources(name), is_real INTEGER NOT NULL,
-    source_index INTEGER NOT NULL, score REAL, png BLOB NOT NULL);
-CREATE TABLE IF NOT EXISTS sessions (
-    id INTEGER PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, csrf TEXT NOT NULL,
-    rater_name TEXT NOT NULL, worker_id TEXT NOT NULL, feedback INTEGER NOT NULL,
-    n_total INTEGER NOT NULL, created_at REAL NOT NULL, completed_at REAL,
-    completion_code TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS trials (
-    id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL REFERENCES sessions(id),
-    position INTEGER NOT NULL, image_id INTEGER NOT NULL REFERENCES images(id),
-    token TEXT NOT NULL UNIQUE, shown_at REAL, UNIQUE (session_id, position));
-CREATE TABLE IF NOT EXISTS answers (
-    id INTEGER PRIMARY KEY, trial_id INTEGER NOT NULL UNIQUE REFERENCES trials(id),
-    session_id INTEGER NOT NULL REFERENCES sessions(id), rater_name TEXT NOT NULL,
-    worker_id TEXT NOT NULL, image_id INTEGER NOT NULL REFERENCES images(id),
-    model TEXT NOT NULL, truth TEXT NOT NULL, answer TEXT NOT NULL, correct INTEGER NOT NULL,
-    feedback INTEGER NOT NULL, position INTEGER NOT NULL, latency_ms REAL NOT NULL,
-    client_latency_ms REAL, answered_at REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS answers_by_session ON answers (session_id, position);
-"""
+from improved_gan.evaluation.study_file import StudyFile as StudyFile
+from improved_gan.evaluation.study_records import (
+    ANSWERS as ANSWERS,
+)
+from improved_gan.evaluation.study_records import (
+    FAKE as FAKE,
+)
+from improved_gan.evaluation.study_records import (
+    REAL as REAL,
+)
+from improved_gan.evaluation.study_records import (
+    SCHEMA as SCHEMA,
+)
+from improved_gan.evaluation.study_records import (
+    SCHEMA_VERSION as SCHEMA_VERSION,
+)
+from improved_gan.evaluation.study_records import (
+    AnswerRefused as AnswerRefused,
+)
+from improved_gan.evaluation.study_records import (
+    AnswerResult as AnswerResult,
+)
+from improved_gan.evaluation.study_records import (
+    Session as Session,
+)
+from improved_gan.evaluation.study_records import (
+    Trial as Trial,
+)
+from improved_gan.evaluation.study_records import (
+    token_hash as token_hash,
+)
 
 
-@dataclass(frozen=True)
-class Session:
-    """A rater's session. ``answered`` counts the answers stored so far."""
-
-    id: int
-    csrf: str
-    rater_name: str
-    worker_id: str
-    feedback: bool
-    n_total: int
-    answered: int
-    completion_code: str
-
-    @property
-    def done(self) -> bool:
-        return self.answered >= self.n_total
-
-
-@dataclass(frozen=True)
-class Trial:
-    """The image a session is to rate next, known to the browser only by its random ``token``."""
-
-    token: str
-    position: int
-
-
-@dataclass(frozen=True)
-class AnswerResult:
-    """What the server may tell after an answer: ``truth`` is for the feedback condition only."""
-
-    correct: bool
-    truth: str
-    session: Session
-
-
-class AnswerRefused(Exception):
-    """An answer that is not stored; ``status`` is the HTTP status to reply with."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
-
-
-def token_hash(token: str) -> str:
-    """The database keeps only a hash of session tokens, so a copy of it cannot resume a session."""
-    return hashlib.sha256(token.encode()).hexdigest()
-
-
-class StudyDB:
+class StudyDB(StudyFile):
     """A study file. Thread-safe: one SQLite connection per thread, writes in IMMEDIATE transactions."""
-
-    def __init__(self, path: str | Path, create: bool = True) -> None:
-        self.path = Path(path)
-        if not create and not self.path.is_file():
-            raise ImprovedGANError(
-                f"{self.path}: no such study database; give the file `turing serve --db` wrote"
-            )
-        self._local = threading.local()
-        self._lock = threading.Lock()
-        self._connections: list[sqlite3.Connection] = []
-        try:
-            conn = self.connection()
-            if create:
-                conn.executescript(_SCHEMA)  # CREATE ... IF NOT EXISTS only
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
-        except sqlite3.DatabaseError as exc:
-            self.close()
-            raise ImprovedGANError(f"{self.path}: not a study database ({exc})") from exc
-        if version is None or int(version[0]) != SCHEMA_VERSION:
-            self.close()
-            found = "no study schema" if version is None else f"study schema {version[0]}"
-            raise ImprovedGANError(f"{self.path}: {found}; this version reads schema {SCHEMA_VERSION}")
-
-    # -- connections -------------------------------------------------------------------------------
-    def connection(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=30.0, isolation_level=None, check_same_thread=False)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=FULL")
-            conn.execute("PRAGMA foreign_keys=ON")
-            conn.execute("PRAGMA busy_timeout=30000")
-            self._local.conn = conn
-            with self._lock:
-                self._connections.append(conn)
-        return conn
-
-    @contextmanager
-    def transaction(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction, taken at once (BEGIN IMMEDIATE) so concurrent writers queue up."""
-        conn = self.connection()
-        conn.execute("BEGIN IMMEDIATE")
-        try:
-            yield conn
-        except BaseException:
-            conn.execute("ROLLBACK")
-            raise
-        conn.execute("COMMIT")
-
-    def close(self) -> None:
-        with self._lock:
-            for conn in self._connections:
-                conn.close()
-            self._connections.clear()
-        self._local = threading.local()
-
-    # -- the study's images ------------------------------------------------------------------------
-    def has_images(self) -> bool:
-        return self.connection().execute("SELECT 1 FROM images LIMIT 1").fetchone() is not None
-
-    def study_spec(self) -> dict | None:
-        row = self.connection().execute("SELECT value FROM meta WHERE key = 'spec'").fetchone()
-        return None if row is None else json.loads(row[0])
-
-    def store_images(self, real: ImageSet, fakes: Sequence[ImageSet], spec: dict) -> None:
-        """Store the study's images (re-encoded) and the spec that made them, once per study."""
-        with self.transaction() as conn:
-            if conn.execute("SELECT 1 FROM images LIMIT 1").fetchone():
-                raise ImprovedGANError(f"{self.path} already holds a study's images")
-            conn.execute("INSERT INTO meta VALUES ('spec', ?)", (json.dumps(spec, sort_keys=True),))
-            shape = list(real.images.shape[1:])
-            conn.execute("INSERT INTO meta VALUES ('image_shape', ?)", (json.dumps(shape),))
-            for image_set, is_real in [(real, 1)] + [(f, 0) for f in fakes]:
-                conn.execute(
-                    "INSERT INTO sources VALUES (?, ?, ?, ?)",
-                    (image_set.name, is_real, image_set.origin, len(image_set.images)),
-                )
-                scores = image_set.scores
-                conn.executemany(
-                    "INSERT INTO images (source, is_real, source_index, score, png) VALUES (?, ?, ?, ?, ?)",
-                    (
-                        (
-                            image_set.name,
-                            is_real,
-                            int(image_set.indices[i]),
-                            None if scores is None else float(scores[i]),
-                            encode_png(image_set.images[i]),
-                        )
-                        for i in range(len(image_set.images))
-                    ),
-                )
-
-    def sources(self) -> list[tuple[str, bool, str, int]]:
-        """(name, is_real, origin, count) for every source, the real one first."""
-        rows = (
-            self.connection()
-            .execute("SELECT name, is_real, origin, count FROM sources ORDER BY is_real DESC, rowid")
-            .fetchall()
-        )
-        return [(n, bool(r), o, c) for n, r, o, c in rows]
-
-    def image_shape(self) -> tuple[int, ...]:
-        row = self.connection().execute("SELECT value FROM meta WHERE key = 'image_shape'").fetchone()
-        return tuple(json.loads(row[0])) if row else ()
 
     # -- sessions ----------------------------------------------------------------------------------
     def new_session(

@@ -16,18 +16,13 @@ per-session token and must come from the page's own origin. Answers are validate
 from __future__ import annotations
 
 import contextlib
-import hmac
 import importlib.resources
 import io
 import math
 import random
-import re
 import secrets
-import unicodedata
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from urllib.parse import parse_qsl, urlsplit
 
 import jinja2
 from starlette.applications import Starlette
@@ -37,183 +32,30 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from improved_gan.errors import ImprovedGANError
-from improved_gan.evaluation import report as report_mod
-from improved_gan.evaluation.image_sources import harmonise, load_source, parse_fake_spec
-from improved_gan.evaluation.study_db import REAL, AnswerRefused, Session, StudyDB
-
-SESSION_COOKIE = "turing_session"
-START_COOKIE = "turing_start"
-ADMIN_COOKIE = "turing_admin"
-FEEDBACK_MODES = ("off", "on", "random")
-MAX_BODY = 4096
-MAX_TEXT = 100
-_TOKEN = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
-STATIC_FILES = {"turing.css": "text/css", "turing.js": "text/javascript", "favicon.svg": "image/svg+xml"}
-SECURITY_HEADERS = [
-    (
-        b"content-security-policy",
-        b"default-src 'none'; img-src 'self'; script-src 'self'; style-src 'self'; connect-src 'self'; "
-        b"form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-    ),
-    (b"x-content-type-options", b"nosniff"),
-    (b"x-frame-options", b"DENY"),
-    (b"referrer-policy", b"same-origin"),
-    (b"cross-origin-resource-policy", b"same-origin"),
-]
-
-
-# -- the study's images ----------------------------------------------------------------------------
-def prepare_study(
-    db_path: str | Path,
-    real: str | None,
-    fakes: Sequence[str] = (),
-    images_per_source: int = 500,
-    seed: int = 0,
-) -> StudyDB:
-    """Open a study database, storing its images the first time.
-
-    ``real``: a folder of images, an ``.npz`` (key ``images``) or ``mnist`` / ``fashion-mnist``.
-    ``fakes``: each a folder, an ``.npz`` or a training run directory, optionally ``NAME=PATH``.
-    Up to ``images_per_source`` images per source are kept (a random subset fixed by ``seed``; a
-    run directory is sampled with that seed). A database that already holds a study is reused
-    when the sources are the same or not given again (a restart), and refused otherwise.
-    """
-    db_path = Path(db_path)
-    if not db_path.parent.is_dir():
-        raise ImprovedGANError(f"--db {db_path}: folder {db_path.parent} does not exist; create it first")
-    named = [parse_fake_spec(f) for f in fakes]
-    spec = {
-        "real": _origin(real) if real is not None else None,
-        "fakes": [[name, _origin(path)] for name, path in named],
-        "images_per_source": images_per_source,
-        "seed": seed,
-    }
-    db = StudyDB(db_path)
-    try:
-        if db.has_images():
-            stored = db.study_spec()
-            if (real is not None or fakes) and stored != spec:
-                raise ImprovedGANError(
-                    f"{db_path} already holds a study made from real={stored['real']} fakes="
-                    f"{[n for n, _ in stored['fakes']]} ({stored['images_per_source']} images, seed "
-                    f"{stored['seed']}); give the same sources (or none) to continue it, or another --db"
-                )
-            return db
-        if real is None or not fakes:
-            raise ImprovedGANError("a new study needs --real and at least one --fake")
-        names = [name for name, _ in named]
-        if len(set(names)) != len(names) or REAL in names:
-            raise ImprovedGANError(
-                f"model names must be distinct and not 'real', got {names}; name them with --fake NAME=PATH"
-            )
-        real_set = load_source(real, REAL, images_per_source, seed, fake=False)
-        fake_sets = [load_source(path, name, images_per_source, seed, fake=True) for name, path in named]
-        sets = harmonise([real_set, *fake_sets])
-        db.store_images(sets[0], sets[1:], spec)
-        return db
-    except BaseException:
-        db.close()
-        raise
-
-
-def _origin(spec: str) -> str:
-    path = Path(spec.partition("=")[2] if "=" in spec and not Path(spec).exists() else spec)
-    return str(path.resolve()) if path.exists() else spec
-
-
-# -- helpers ---------------------------------------------------------------------------------------
-class SecurityHeaders:
-    """Adds :data:`SECURITY_HEADERS` to every response, and ``no-store`` unless one is set."""
-
-    def __init__(self, app: ASGIApp) -> None:
-        self.app = app
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
-            await self.app(scope, receive, send)
-            return
-
-        async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
-                headers = list(message.get("headers", []))
-                names = {k.lower() for k, _ in headers}
-                headers += [h for h in SECURITY_HEADERS if h[0] not in names]
-                if b"cache-control" not in names:
-                    headers.append((b"cache-control", b"no-store"))
-                message["headers"] = headers
-            await send(message)
-
-        await self.app(scope, receive, send_with_headers)
-
-
-async def read_form(request: Request) -> dict[str, str]:
-    """A small ``application/x-www-form-urlencoded`` body as a dict; 4 KiB at most, no repeated keys."""
-    if (
-        request.headers.get("content-type", "").split(";")[0].strip().lower()
-        != "application/x-www-form-urlencoded"
-    ):
-        raise HTTPException(415, "send a form (application/x-www-form-urlencoded)")
-    body = b""
-    async for chunk in request.stream():
-        body += chunk
-        if len(body) > MAX_BODY:
-            raise HTTPException(413, "request too large")
-    try:
-        pairs = parse_qsl(body.decode("utf-8"), keep_blank_values=True, max_num_fields=16)
-    except (UnicodeDecodeError, ValueError) as exc:
-        raise HTTPException(400, "malformed form") from exc
-    form = dict(pairs)
-    if len(form) != len(pairs):
-        raise HTTPException(400, "repeated form field")
-    return form
-
-
-def same_origin(request: Request, origins: Sequence[str] = ()) -> bool:
-    """False when the browser says the request comes from another site (Sec-Fetch-Site, Origin).
-
-    ``origins``: the public origins (``https://host[:port]``) when a proxy serves the page under
-    another host name than the one this server sees; by default the Origin must match Host.
-    """
-    if request.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
-        return False
-    origin = request.headers.get("origin")
-    if origin is None:
-        return True
-    if origins:
-        return origin.rstrip("/").lower() in {o.rstrip("/").lower() for o in origins}
-    return urlsplit(origin).netloc.lower() == request.headers.get("host", "").lower()
-
-
-def clean_text(value: str | None) -> str:
-    """A rater's name or worker id: printable characters only, 100 at most."""
-    value = "".join(c for c in (value or "") if unicodedata.category(c)[0] != "C")
-    return value.strip()[:MAX_TEXT]
-
-
-def tokens_equal(a: str | None, b: str | None) -> bool:
-    return bool(a) and bool(b) and hmac.compare_digest(a.encode(), b.encode())
-
-
-def wants_json(request: Request) -> bool:
-    return "application/json" in request.headers.get("accept", "")
-
-
-@dataclass(frozen=True)
-class Display:
-    """How large the page draws an image: an integer upscale, pixelated for small images."""
-
-    width: int
-    height: int
-    pixelated: bool
-
-    @classmethod
-    def for_shape(cls, shape: Sequence[int], target: int = 448) -> Display:
-        height, width = (shape[0], shape[1]) if len(shape) >= 2 else (28, 28)
-        scale = max(1, target // max(height, width))
-        return cls(width * scale, height * scale, max(height, width) <= 64)
+from improved_gan.evaluation.report import write_csv_to
+from improved_gan.evaluation.report_stats import report_from_db
+from improved_gan.evaluation.study_db import AnswerRefused, Session, StudyDB
+from improved_gan.evaluation.study_setup import prepare_study
+from improved_gan.evaluation.web import (
+    ADMIN_COOKIE,
+    FEEDBACK_MODES,
+    SESSION_COOKIE,
+    START_COOKIE,
+    STATIC_FILES,
+    TOKEN_PATTERN,
+    Display,
+    SecurityHeaders,
+    clean_text,
+    read_form,
+    same_origin,
+    tokens_equal,
+    wants_json,
+)
+from improved_gan.evaluation.web import MAX_BODY as MAX_BODY
+from improved_gan.evaluation.web import MAX_TEXT as MAX_TEXT
+from improved_gan.evaluation.web import SECURITY_HEADERS as SECURITY_HEADERS
 
 
 # -- the application -------------------------------------------------------------------------------
@@ -287,7 +129,7 @@ def create_app(
         if session is not None:
             return RedirectResponse("/done" if session.done else "/rate", status_code=303)
         token = request.cookies.get(START_COOKIE)
-        token = token if token and _TOKEN.match(token) else secrets.token_urlsafe(24)
+        token = token if token and TOKEN_PATTERN.match(token) else secrets.token_urlsafe(24)
         q = request.query_params
         worker = clean_text(q.get("worker_id") or q.get("workerId") or q.get("PROLIFIC_PID"))
         response = page("start.html", csrf=token, per_rater=per_rater, worker_id=worker)
@@ -340,7 +182,7 @@ def create_app(
     async def image(request: Request) -> Response:
         token = request.path_params["token"]
         session = await current_session(request)
-        if session is None or not _TOKEN.match(token):
+        if session is None or not TOKEN_PATTERN.match(token):
             return Response("Not found", status_code=404, media_type="text/plain")
         png = await run_in_threadpool(study.trial_image, session, token)
         if png is None:
@@ -355,7 +197,7 @@ def create_app(
         if not same_origin(request, origins) or not tokens_equal(form.get("csrf"), session.csrf):
             return error(request, 403, "This answer did not come from this site's page. Reload the page.")
         trial = form.get("trial", "")
-        if not _TOKEN.match(trial):
+        if not TOKEN_PATTERN.match(trial):
             return error(request, 404, "unknown image")
         client_ms = _float_or_none(form.get("client_ms"))
         try:
@@ -405,7 +247,7 @@ def create_app(
             return response
         if not is_admin(request):
             return page("error.html", 403, message="Open the admin link printed when the server started.")
-        result = await run_in_threadpool(report_mod.report_from_db, study)
+        result = await run_in_threadpool(report_from_db, study)
         return page(
             "admin.html",
             report=result,
@@ -420,7 +262,7 @@ def create_app(
             return page("error.html", 403, message="Open the admin link printed when the server started.")
         rows = await run_in_threadpool(study.answer_rows)
         buffer = io.StringIO()
-        report_mod.write_csv_to(rows, buffer)
+        write_csv_to(rows, buffer)
         return Response(
             buffer.getvalue(),
             media_type="text/csv",
