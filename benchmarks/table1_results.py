@@ -39,7 +39,7 @@ def load_runs() -> list[tuple[str, dict, list[dict]]]:
 
 def plot(runs, path: Path) -> Path:
     fig, ax = plt.subplots(figsize=(7, 4.2))
-    for name, config, records in runs:
+    for name, _config, records in runs:
         ax.plot([r["epoch"] for r in records], [r["test_errors"] for r in records], label=name, lw=1.2)
     ax.axhline(93, color="k", ls="--", lw=0.8, label="paper, 100 labels: 93")
     ax.axhline(79.5, color="grey", ls=":", lw=0.8, label="Bad GAN: 79.5")
@@ -71,7 +71,9 @@ def summary(runs) -> str:
             f"| {name} | `{config['preset']}` | {'bf16 autocast' if config.get('amp') == 'bf16' else 'fp32'} | "
             f"{done} | {last['test_errors']} | {best['test_errors']} (epoch {best['epoch']}) | {seconds:.1f} |"
         )
-    spread = f"{statistics.mean(finished):.1f} ± {statistics.stdev(finished):.1f}" if len(finished) > 1 else "–"
+    spread = (
+        f"{statistics.mean(finished):.1f} ± {statistics.stdev(finished):.1f}" if len(finished) > 1 else "–"
+    )
     lines += [
         "",
         f"Finished runs: {len(finished)}; mean ± sample std of their last-epoch test errors: {spread} "
@@ -83,8 +85,12 @@ def summary(runs) -> str:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--write", action="store_true", help="write the table1_results section of BENCHMARKS.md")
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--write", action="store_true", help="write the table1_results section of BENCHMARKS.md"
+    )
     args = parser.parse_args()
     runs = load_runs()
     if not runs:
