@@ -11,6 +11,7 @@ unsupervised GAN (D has one logit, D = σ(l)). Each epoch appends a line to the 
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
 
@@ -32,6 +33,7 @@ from improved_gan.training.build import (
     test_logits,
 )
 from improved_gan.training.config import TrainConfig, validate_config
+from improved_gan.training.monitor import collapse_signals, episode_warning
 from improved_gan.training.run_dir import RunDir
 from improved_gan.training.steps import discriminator_step, generator_loss, generator_step
 from improved_gan.utils.distributed import (
@@ -197,6 +199,7 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
         record = {
             "epoch": state.epoch,
             **record,
+            **collapse_signals(state, config, config.batch_size),
             **tested,
             "seconds": train_seconds,
             "images_per_second": len(batches) * config.batch_size / train_seconds,
@@ -228,6 +231,9 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
                 samples = to_uint8_images(state.G(fixed_noise), value_range=data_range(config))
             save_grid(samples, run.sample_grid_path(state.epoch), rows=10)
         run.save_checkpoint(state.tensors(), state.epoch)
+        warning = episode_warning(record)
+        if warning is not None:
+            tqdm.write(warning, file=sys.stderr)
         if "test_errors" in record:
             epochs.set_postfix(test_errors=record["test_errors"], train_err=f"{record['train_error']:.3f}")
         else:
