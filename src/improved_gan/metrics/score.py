@@ -26,11 +26,9 @@ from improved_gan.metrics.extractors import Extractor, load_extractor
 from improved_gan.metrics.fid import FeatureStatistics, load_statistics, save_statistics
 from improved_gan.metrics.inception_score import InceptionScoreAccumulator
 from improved_gan.metrics.inputs import ImageSource, open_source
-from improved_gan.metrics.registry import MetricOptions, PassOutputs, get_metrics, metric_names
+from improved_gan.metrics.registry import MetricOptions, PassOutputs, get_metrics
 from improved_gan.utils.distributed import context_from_env, gather_rows, shard_range
 from improved_gan.utils.images import ValueRange
-
-METRICS = metric_names()
 
 
 def extract(

@@ -19,10 +19,6 @@ from improved_gan.training.run_dir import RunDir
 from improved_gan.utils.checkpoint import unprefixed
 
 
-def load_run_config(run_dir: str | Path) -> TrainConfig:
-    return RunDir(run_dir).read_config()
-
-
 def load_run_models(
     run_dir: str | Path, use_ema: bool = True
 ) -> tuple[TrainConfig, nn.Module, nn.Module, int]:
