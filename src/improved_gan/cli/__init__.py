@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from improved_gan import __version__
@@ -45,9 +46,39 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = args.func(args)
     except ImprovedGANError as exc:
-        print(f"improved-gan: error: {exc}", file=sys.stderr)
-        return 1
+        return _fail(str(exc))
     except KeyboardInterrupt:
         print("improved-gan: interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        return _fail("out of memory; use a smaller --set batch_size or fewer images, or free memory")
+    except OSError as exc:
+        # Disk full, read-only places, permissions: the OS names the problem and the path.
+        return _fail(f"{_os_problem(exc)}; free space, fix the permissions or choose another path")
+    except Exception as exc:  # noqa: BLE001 - the last net: a user never sees a traceback
+        if os.environ.get(TRACEBACK_ENV):
+            raise
+        return _fail(
+            f"internal error ({type(exc).__name__}: {_one_line(str(exc))}); this is a bug in "
+            f"improved-gan: rerun with {TRACEBACK_ENV}=1 for the traceback and report it"
+        )
     return int(result or 0)
+
+
+# Set to show the traceback of an unexpected error instead of the one-line message.
+TRACEBACK_ENV = "IMPROVED_GAN_TRACEBACK"
+
+
+def _one_line(text: str, limit: int = 300) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _os_problem(exc: OSError) -> str:
+    where = f": {exc.filename}" if exc.filename else ""
+    return _one_line(f"{exc.strerror or exc}{where}")
+
+
+def _fail(message: str) -> int:
+    print(f"improved-gan: error: {_one_line(message, 1000)}", file=sys.stderr)
+    return 1

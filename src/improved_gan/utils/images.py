@@ -119,6 +119,50 @@ def as_uint8_samples(array: np.ndarray, origin: str) -> np.ndarray:
     return np.ascontiguousarray(array)
 
 
+# Images larger than this (width × height) are refused before decoding: a few-KB PNG can declare
+# gigapixels ("decompression bomb"). 64 Mpx is 8192², far above any GAN's input.
+MAX_IMAGE_PIXELS = 64 * 1024 * 1024
+
+
+def open_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
+    """Open an image file lazily (headers only), refusing unreadable files and decompression bombs
+    with an :class:`ImprovedGANError` that names the file. Decode errors can still surface on
+    ``convert``/``load``: see :func:`decode_image`."""
+    path = Path(path)
+    try:
+        img = Image.open(path)
+    except Image.DecompressionBombError as exc:
+        raise ImprovedGANError(f"{path}: refused, the image declares too many pixels ({exc})") from None
+    except (OSError, ValueError, SyntaxError) as exc:  # PIL raises all three on bad headers
+        raise ImprovedGANError(
+            f"{path}: not a readable image ({_brief(exc)}); remove it or replace it with a PNG, JPEG or BMP"
+        ) from None
+    w, h = img.size
+    if w * h > max_pixels:
+        img.close()
+        raise ImprovedGANError(
+            f"{path}: refused, {w}×{h} pixels is above the {max_pixels:,}-pixel limit "
+            "(a decompression bomb or a wrong file); resize it"
+        )
+    return img
+
+
+def decode_image(path: str | Path, mode: str, max_pixels: int = MAX_IMAGE_PIXELS) -> np.ndarray:
+    """One image file decoded to uint8 in PIL ``mode`` ("L" or "RGB"), or a one-line
+    :class:`ImprovedGANError` naming the file (unreadable, truncated, or a decompression bomb)."""
+    with open_image(path, max_pixels) as img:
+        try:
+            return np.asarray(img.convert(mode), dtype=np.uint8)
+        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+            raise ImprovedGANError(
+                f"{path}: the image cannot be decoded ({_brief(exc)}); remove it or re-save it"
+            ) from None
+
+
+def _brief(exc: BaseException) -> str:
+    return " ".join(str(exc).split())[:200] or type(exc).__name__
+
+
 class ImageFolder:
     """The images directly in a folder (PNG, JPEG, BMP; sorted by name, not recursive), all of
     one size, read one at a time. ``grey`` is True when every image is grey (modes L, 1, I;16,
@@ -144,25 +188,14 @@ class ImageFolder:
 
     @staticmethod
     def _open(path: Path) -> Image.Image:
-        try:
-            return Image.open(path)
-        except OSError as exc:
-            raise ImprovedGANError(
-                f"{path}: not a readable image ({exc}); remove it from the folder"
-            ) from exc
+        return open_image(path)
 
     def __len__(self) -> int:
         return len(self.files)
 
     def read(self, path: Path) -> np.ndarray:
         """One image as uint8 (H, W) when the folder is grey, else (H, W, 3)."""
-        with self._open(path) as img:
-            try:
-                return np.asarray(img.convert("L" if self.grey else "RGB"), dtype=np.uint8)
-            except OSError as exc:
-                raise ImprovedGANError(
-                    f"{path}: not a readable image ({exc}); remove it from the folder"
-                ) from exc
+        return decode_image(path, "L" if self.grey else "RGB")
 
     def samples(self, start: int = 0, stop: int | None = None) -> np.ndarray:
         """Images ``start:stop`` as uint8 samples (N, H, W) or (N, H, W, 3)."""
