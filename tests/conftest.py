@@ -56,3 +56,21 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+def cli_error(capsys, argv: list[str]) -> str:
+    """Run the CLI in-process on a hostile ``argv`` and return its one-line error message.
+
+    Asserts what every refusal promises: exit status 1, exactly one line on stderr that starts
+    ``improved-gan: error:``, no traceback, and not the catch-all "internal error" (a case that
+    reaches it is a bug, not a clean refusal)."""
+    from improved_gan.cli import main
+
+    capsys.readouterr()
+    rc = main(argv)
+    err = capsys.readouterr().err
+    lines = [line for line in err.splitlines() if line.strip() and not line.startswith("warning:")]
+    assert rc == 1, f"exit status {rc}, stderr: {err!r}"
+    assert len(lines) == 1 and lines[0].startswith("improved-gan: error: "), err
+    assert "Traceback" not in err and "internal error" not in err, err
+    return lines[0].removeprefix("improved-gan: error: ")
