@@ -1,5 +1,6 @@
 """Shared by the benchmark scripts: machine description, commit, and writing a section of
-BENCHMARKS.md between ``<!-- name:start -->`` and ``<!-- name:end -->`` markers."""
+BENCHMARKS.md between ``<!-- name:start -->`` and ``<!-- name:end -->`` markers. Every script
+prints its figures and writes BENCHMARKS.md only when given ``--write``."""
 
 from __future__ import annotations
 

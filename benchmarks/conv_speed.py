@@ -78,7 +78,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--presets", nargs="+", default=list(PRESETS))
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    parser.add_argument("--write", action="store_true", help="also write the result into BENCHMARKS.md")
     args = parser.parse_args()
 
     import torch
@@ -115,7 +115,7 @@ def main() -> None:
     ]
     body = "\n".join(lines)
     print(body)
-    if not args.no_write:
+    if args.write:
         write_section("conv_speed", body)
 
 

@@ -67,6 +67,7 @@ def main() -> None:
         "--with-threads", action="store_true", help="also time one process with --nproc threads"
     )
     parser.add_argument("--section", default="distributed_throughput")
+    parser.add_argument("--write", action="store_true", help="also write the result into BENCHMARKS.md")
     args = parser.parse_args()
     setups = [
         ("1 process, 1 thread", 1, 1),
@@ -112,7 +113,8 @@ def main() -> None:
     ]
     body = "\n".join(lines)
     print(body)
-    write_section(args.section, body)
+    if args.write:
+        write_section(args.section, body)
 
 
 if __name__ == "__main__":

@@ -202,6 +202,7 @@ def main() -> None:
     parser.add_argument("--runs-root", type=Path, default=Path("/work/runs/fashion"))
     parser.add_argument("--collect-only", action="store_true", help="train nothing, only summarise")
     parser.add_argument("--section", default="fashion_ssl", help="BENCHMARKS.md section name")
+    parser.add_argument("--write", action="store_true", help="also write the result into BENCHMARKS.md")
     args = parser.parse_args()
 
     if not args.collect_only:
@@ -220,10 +221,12 @@ def main() -> None:
                     train(config, resume=True, progress=False)
                     last = finished(run_dir, args.epochs)
                     print(f"{run_dir.name}: test error {100 * last['test_error']:.2f} %", flush=True)
-                    write_section(args.section, summarise(args))
+                    if args.write:
+                        write_section(args.section, summarise(args))
     body = summarise(args)
     print(body)
-    write_section(args.section, body)
+    if args.write:
+        write_section(args.section, body)
 
 
 if __name__ == "__main__":

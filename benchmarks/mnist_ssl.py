@@ -76,6 +76,7 @@ def main() -> None:
     )
     parser.add_argument("--section", default="mnist_ssl", help="BENCHMARKS.md section name")
     parser.add_argument("--note", default="", help="a line added under the table (e.g. the run's commit)")
+    parser.add_argument("--write", action="store_true", help="also write the result into BENCHMARKS.md")
     args = parser.parse_args()
     if args.from_run:
         path, config_path = args.from_run / "metrics.jsonl", args.from_run / "config.yaml"
@@ -89,7 +90,8 @@ def main() -> None:
         if args.note:
             body += "\n\n" + args.note
         print(body)
-        write_section(args.section, body)
+        if args.write:
+            write_section(args.section, body)
         return
     from improved_gan.training import load_config, train
 
@@ -100,7 +102,8 @@ def main() -> None:
     label = f"{args.epochs}-epoch timing run"
     body = summarise(records, label)
     print(body)
-    write_section(args.section, body)
+    if args.write:
+        write_section(args.section, body)
 
 
 if __name__ == "__main__":

@@ -323,6 +323,7 @@ def main() -> None:
         "--diagnose-mbd", action="store_true", help="only the +MBD diagnostic (first seed), its own section"
     )
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--write", action="store_true", help="also write the result into BENCHMARKS.md")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     if args.quick:
@@ -342,7 +343,8 @@ def main() -> None:
                 md,
             ]
         )
-        write_section("mode_coverage_mbd", body)
+        if args.write:
+            write_section("mode_coverage_mbd", body)
         return
 
     # 1. Historical-averaging weight: a small sweep; the best mean modes (then quality) wins.
@@ -402,7 +404,8 @@ def main() -> None:
             "![mode coverage](docs/mode_coverage.png)",
         ]
     )
-    write_section("mode_coverage", body)
+    if args.write:
+        write_section("mode_coverage", body)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,8 @@
 """Scoring benchmark (issue 4): time and peak memory to score 50,000 MNIST-sized images with the
 MNIST classifier, ours vs torchmetrics, side by side; plus the real-data scores.
 
-    python benchmarks/scores.py                 # N = 10,000 and 50,000; writes the `scores` section
-    python benchmarks/scores.py --n 50000 --no-write
+    python benchmarks/scores.py --write         # N = 10,000 and 50,000; also writes the `scores` section
+    python benchmarks/scores.py --n 50000
 
 Needs the cached classifiers (``improved-gan classifier train mnist`` / ``fashion-mnist``) and,
 for the comparison, torchmetrics (a test dependency). Each measurement runs in a fresh
@@ -151,7 +151,7 @@ def main() -> None:
     parser.add_argument("--n", type=int, nargs="+", default=[10000, 50000])
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--batch-size", type=int, default=1000)
-    parser.add_argument("--no-write", action="store_true", help="print only, leave BENCHMARKS.md alone")
+    parser.add_argument("--write", action="store_true", help="also write the result into BENCHMARKS.md")
     parser.add_argument("--worker", choices=IMPLS, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
@@ -233,7 +233,7 @@ def main() -> None:
     ]
     text = "\n".join(lines)
     print(text)
-    if not args.no_write:
+    if args.write:
         write_section("scores", text)
 
 
