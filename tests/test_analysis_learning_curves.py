@@ -82,6 +82,22 @@ def test_losses_share_a_panel_errors_share_a_panel_others_alone() -> None:
     ]
 
 
+def test_error_counts_and_rates_never_share_an_axis() -> None:
+    series = {
+        "test_errors": ([1.0, 2.0], [1639.0, 940.0]),
+        "test_error": ([1.0, 2.0], [0.1639, 0.094]),
+        "train_accuracy": ([1.0, 2.0], [0.5, 1.0]),
+        "loss_unsupervised": ([1.0, 2.0], [0.7, 0.3]),
+    }
+    assert group_metrics(list(series), series) == [
+        ("losses", ["loss_unsupervised"]),
+        ("error counts", ["test_errors"]),
+        ("error rates", ["test_error", "train_accuracy"]),
+    ]
+    rates_only = {k: series[k] for k in ("test_error", "train_accuracy")}
+    assert group_metrics(list(rates_only), rates_only) == [("errors", ["test_error", "train_accuracy"])]
+
+
 def test_plot_writes_a_png_with_one_panel_per_group(tmp_path: Path) -> None:
     run = _write_run(tmp_path / "run", _records())
     path = plot_learning_curves(run)

@@ -2,7 +2,8 @@
 
 The trainer appends one JSON object per epoch to ``RUN_DIR/metrics.jsonl``. Every numeric key is
 plotted against ``epoch`` (or the record number when a record has no epoch): keys naming a loss
-share one panel, keys naming an error or accuracy share another, and every other key (scores,
+share one panel, keys naming an error or accuracy share another (counts and
+rates apart), and every other key (scores,
 seconds, learning rates, ...) gets a panel of its own. Nested objects are flattened with dots
 (``{"fid": {"mean": 3}}`` becomes ``fid.mean``).
 """
@@ -80,8 +81,14 @@ def metric_series(records: list[dict[str, Any]]) -> tuple[str, dict[str, tuple[l
     return ("epoch" if use_epoch else "record"), series
 
 
-def group_metrics(keys: list[str]) -> list[tuple[str, list[str]]]:
-    """Panels as (title, keys): losses together, errors/accuracies together, every other key alone."""
+def group_metrics(
+    keys: list[str], series: Mapping[str, tuple[list[float], list[float]]] | None = None
+) -> list[tuple[str, list[str]]]:
+    """Panels as (title, keys): losses together, errors/accuracies together, every other key alone.
+
+    With ``series``, errors are split by scale so that counts (``test_errors``, ~100-1000) and
+    rates (``test_error``, 0-1) never share a y-axis: rates are the keys whose values all lie in
+    [0, 1]."""
     losses = [k for k in keys if "loss" in k.lower()]
     errors = [
         k
@@ -92,7 +99,11 @@ def group_metrics(keys: list[str]) -> list[tuple[str, list[str]]]:
     panels: list[tuple[str, list[str]]] = []
     if losses:
         panels.append(("losses", losses))
-    if errors:
+    rates = [k for k in errors if series is not None and all(0 <= y <= 1 for y in series[k][1])]
+    counts = [k for k in errors if k not in rates]
+    if rates and counts:
+        panels += [("error counts", counts), ("error rates", rates)]
+    elif errors:
         panels.append(("errors", errors))
     panels.extend((k, [k]) for k in keys if k not in losses and k not in errors)
     return panels
@@ -110,7 +121,7 @@ def plot_learning_curves(run_dir: str | Path, out_dir: str | Path | None = None)
     x_label, series = metric_series(records)
     if not series:
         raise ImprovedGANError(f"{run_dir / METRICS_FILE} has no numeric metrics to plot besides the epoch")
-    panels = group_metrics(list(series))
+    panels = group_metrics(list(series), series)
 
     import matplotlib
 
