@@ -1,7 +1,7 @@
 """The ``improved-gan`` command: a thin layer over the library's public functions.
 
 Each command group is a module of this package with a ``register(subparsers)`` function that
-wraps public functions of the library (``train``, ``score``, ``turing``, ``analyze``); this file
+wraps public functions of the library (``train``, ``score``, ``turing``, ``analyze``, ``predict``); this file
 only collects them and turns :class:`ImprovedGANError` into a one-line error. The commands import
 the library inside their functions, so ``improved-gan --help`` starts without loading torch.
 """
@@ -22,6 +22,7 @@ COMMAND_MODULES: list[str] = [
     "improved_gan.cli.analyze",
     "improved_gan.cli.turing",
     "improved_gan.cli.score",
+    "improved_gan.cli.predict",
 ]
 
 

@@ -38,7 +38,8 @@ class DatasetInfo:
     data); ``divisor`` maps uint8 to [−1, 1] as (x − 127.5)/divisor; ``has_classifier``: a dataset
     classifier (the "MNIST score", :mod:`improved_gan.metrics.classifier`) can be trained on it,
     and its splits can be scored by name (``mnist-test``); ``mirror_symmetric``: a left-right flip
-    keeps an image's class (so the classifier may train on flipped images)."""
+    keeps an image's class (so the classifier may train on flipped images); ``class_names``: what
+    each label means (``improved-gan predict`` prints them)."""
 
     name: str
     classes: int
@@ -48,6 +49,7 @@ class DatasetInfo:
     divisor: float = 127.5
     has_classifier: bool = False
     mirror_symmetric: bool = False
+    class_names: tuple[str, ...] | None = None
 
     def provides(self, shape: tuple[int, int, int]) -> bool:
         """Whether this dataset's images have (or can be made in) ``shape``."""
@@ -62,10 +64,19 @@ def _idx(name: str) -> Loader:
     return load
 
 
+DIGITS = tuple("0123456789")
+# The label order of the datasets' own files (Fashion-MNIST's README, CIFAR-10's batches.meta).
+FASHION_MNIST_CLASSES = (
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat", "Sandal", "Shirt", "Sneaker", "Bag", "Ankle boot",
+)  # fmt: skip
+CIFAR10_CLASSES = (
+    "airplane", "automobile", "bird", "cat", "deer", "dog", "frog", "horse", "ship", "truck",
+)  # fmt: skip
+
 DATASETS: dict[str, DatasetInfo] = {
     info.name: info
     for info in (
-        DatasetInfo("mnist", 10, 60000, (1, 28, 28), _idx("mnist"), has_classifier=True),
+        DatasetInfo("mnist", 10, 60000, (1, 28, 28), _idx("mnist"), has_classifier=True, class_names=DIGITS),
         DatasetInfo(
             "fashion-mnist",
             10,
@@ -74,6 +85,7 @@ DATASETS: dict[str, DatasetInfo] = {
             _idx("fashion-mnist"),
             has_classifier=True,
             mirror_symmetric=True,
+            class_names=FASHION_MNIST_CLASSES,
         ),
         DatasetInfo(
             "cifar10",
@@ -82,8 +94,11 @@ DATASETS: dict[str, DatasetInfo] = {
             (3, 32, 32),
             lambda s, d, dl, shape, m: load_cifar10(s, d, dl),
             divisor=128.0,
+            class_names=CIFAR10_CLASSES,
         ),
-        DatasetInfo("svhn", 10, 73257, (3, 32, 32), lambda s, d, dl, shape, m: load_svhn(s, d, dl)),
+        DatasetInfo(
+            "svhn", 10, 73257, (3, 32, 32), lambda s, d, dl, shape, m: load_svhn(s, d, dl), class_names=DIGITS
+        ),
         DatasetInfo(  # ImageNet (ILSVRC2012 train) by default
             "imagefolder",
             1000,
