@@ -1,5 +1,5 @@
 # One command sets up and runs the main job; one sets up and runs the tests.
-#   make demo   # MNIST, 100 labels, 10 epochs (minutes on a laptop CPU); EPOCHS=300 for the paper's protocol
+#   make demo   # MNIST, 100 labels, 10 epochs (~7 min on 2 CPU cores); EPOCHS=300 for the paper's protocol
 #   make test   # the test suite (what .ci/run calls)
 PYTHON ?= python3
 VENV   ?= .venv
@@ -7,6 +7,13 @@ BIN    := $(VENV)/bin
 EPOCHS ?= 10
 LABELS ?= 100
 SEED   ?= 1
+# Where torch comes from. Empty: PyPI (on Linux x86 that is the CUDA build, several GB, unless a
+# CPU wheel lies in pip's find-links); for the CPU-only build (~200 MB) use
+#   make setup TORCH_INDEX=https://download.pytorch.org/whl/cpu
+TORCH_INDEX ?=
+# One run directory per recipe, seed and length: a second `make demo` continues (or just reports)
+# its run, and `make demo EPOCHS=300` starts its own.
+DEMO_DIR = runs/demo-mnist-fm-2016-l$(LABELS)-s$(SEED)-e$(EPOCHS)
 
 .PHONY: setup demo test lint clean
 
@@ -14,14 +21,15 @@ $(BIN)/improved-gan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
 	# torch 2.13.0: the CPU wheel where one lies on disk; elsewhere PyPI's build (README "Quick start").
-	$(BIN)/pip install --quiet torch==2.13.0
+	$(BIN)/pip install --quiet torch==2.13.0 $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX))
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $@
 
 setup: $(BIN)/improved-gan
 
 demo: setup
-	$(BIN)/improved-gan train mnist-fm --labels $(LABELS) --seed $(SEED) --epochs $(EPOCHS)
+	$(BIN)/improved-gan train mnist-fm-2016 --labels $(LABELS) --seed $(SEED) --epochs $(EPOCHS) \
+	  --run-dir $(DEMO_DIR) --resume
 
 test: setup
 	$(BIN)/python -m pytest -q
