@@ -15,9 +15,10 @@ from PIL import Image
 
 from improved_gan.cli import main
 from improved_gan.data.catalog import load_images, to_float
+from improved_gan.data.own_data import image_to_input
 from improved_gan.training import TrainConfig, load_classifier, predict_files, train
 from improved_gan.training.build import predict_logits
-from improved_gan.training.predict import image_files, image_to_input
+from improved_gan.training.predict import image_files
 from improved_gan.training.saved_run import load_run_models
 
 

@@ -26,9 +26,10 @@ def data_permutation(n: int, seed_data: int) -> np.ndarray:
 
 def balanced_labelled_subset(labels: np.ndarray, per_class: int, seed_data: int) -> np.ndarray:
     """Indices of a class-balanced labelled subset: the first ``per_class`` of each class in the
-    ``seed_data`` permutation, grouped by class (class 0 first), as the reference selects them."""
+    ``seed_data`` permutation, grouped by class (class 0 first), as the reference selects them.
+    Label −1 (an unlabelled image of a user's data) is never chosen."""
     labels = np.asarray(labels)
-    classes = np.unique(labels)
+    classes = np.unique(labels[labels >= 0])  # label −1: an unlabelled image (own data)
     perm = data_permutation(len(labels), seed_data)
     chosen = []
     for c in classes:

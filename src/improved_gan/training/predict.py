@@ -21,11 +21,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from improved_gan.data.catalog import dataset_info, to_float
+from improved_gan.data.own_data import image_to_input
 from improved_gan.errors import ImprovedGANError
 from improved_gan.training.build import data_range, test_batch_size
 from improved_gan.training.run_dir import RunDir
 from improved_gan.training.saved_run import load_run_models
-from improved_gan.utils.images import IMAGE_SUFFIXES, open_image
+from improved_gan.utils.images import IMAGE_SUFFIXES
 
 #: A run directory's class names, written when a run trains on a user's folder of images.
 CLASSES_FILE = "classes.json"
@@ -106,31 +107,6 @@ def load_classifier(run_dir: str | Path, use_ema: bool = True, device: str = "cp
         test_batch_size(D, config),
     )
     return model.eval()
-
-
-def image_to_input(path: str | Path, shape: tuple[int, int, int]) -> np.ndarray:
-    """An image file as the model's uint8 (C, H, W) input: grey ("L") or RGB for C = 1 or 3,
-    centre-cropped to the model's aspect ratio and resized (bicubic) when its size differs."""
-    from PIL import Image
-
-    channels, height, width = shape
-    with open_image(path) as img:
-        try:
-            img = img.convert("L" if channels == 1 else "RGB")
-            if img.size != (width, height):
-                w, h = img.size
-                scale = min(w / width, h / height)
-                cw, ch = round(width * scale), round(height * scale)
-                left, top = (w - cw) // 2, (h - ch) // 2
-                img = img.resize(
-                    (width, height), Image.Resampling.BICUBIC, box=(left, top, left + cw, top + ch)
-                )
-            pixels = np.asarray(img, dtype=np.uint8)
-        except (OSError, ValueError, SyntaxError) as exc:
-            raise ImprovedGANError(
-                f"{path}: the image cannot be decoded ({exc}); remove it or re-save it"
-            ) from None
-    return pixels[None] if channels == 1 else pixels.transpose(2, 0, 1)
 
 
 def image_files(paths: Iterable[str | Path]) -> list[Path]:
