@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
+from improved_gan.errors import ImprovedGANError
+
 
 def _train(args: argparse.Namespace) -> int:
     from improved_gan.training import RunDir, load_config, train
@@ -20,6 +22,13 @@ def _train(args: argparse.Namespace) -> int:
         "device": args.device,
         "threads": args.threads,
     }
+    if args.data:
+        from improved_gan.data.own_data import parse_data_spec
+
+        if args.data_dir:
+            raise ImprovedGANError("--data and --data-dir name the data twice; pass one of them")
+        kind, path = parse_data_spec(args.data)
+        overrides.update(dataset=kind, data_dir=str(path.resolve()))
     config = load_config(args.config, overrides, args.set)
     run_dir = train(config, resume=args.resume, progress=not args.quiet)
     if not context_from_env().is_main:  # under torchrun, rank 0 alone reports
@@ -107,6 +116,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--data-dir",
         help="data root holding mnist/, fashion-mnist/, cifar10/, svhn/, imagefolder/ (else $IMPROVED_GAN_DATA, ...)",
+    )
+    p.add_argument(
+        "--data",
+        metavar="folder:DIR|npz:FILE",
+        help="your own images: DIR holds train/<class>/* (optionally unlabelled/*, test/<class>/*), or an .npz "
+        "with x and y (-1: unlabelled); converted to the preset model's input (README 'Your own data')",
     )
     p.add_argument("--run-dir", help="run directory (default runs/<preset>-<dataset>-l<labels>-s<seed>)")
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto)")

@@ -9,6 +9,7 @@ set size, image shape, pixel scaling) in one place, and one loader for all of th
 | svhn | (N, 3, 32, 32) | (x − 127.5)/127.5 |
 | imagefolder | (N, 3, S, S), S = 128 | (x − 127.5)/127.5 |
 | synthetic | any shape | (x − 127.5)/127.5 |
+| folder, npz (your own images) | converted to the model's (C, H, W) | (x − 127.5)/127.5 |
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 from improved_gan.data.cifar10 import load_cifar10
 from improved_gan.data.datasets import load_idx_dataset
 from improved_gan.data.imagefolder import load_image_folder
+from improved_gan.data.own_data import load_own_split
 from improved_gan.data.svhn import load_svhn
 from improved_gan.data.synthetic import load_synthetic
 from improved_gan.errors import ImprovedGANError
@@ -107,8 +109,14 @@ DATASETS: dict[str, DatasetInfo] = {
             lambda s, d, dl, shape, m: load_image_folder(s, d, shape[-1], m),
         ),
         DatasetInfo("synthetic", 10, 2000, None, lambda s, d, dl, shape, m: load_synthetic(s, shape, m)),
+        # A user's own images (``--data folder:DIR`` / ``npz:FILE``, data_dir the path): classes and
+        # size are the data's (0 here: unknown until read), converted to any model's input shape.
+        DatasetInfo("folder", 0, 0, None, lambda s, d, dl, shape, m: load_own_split("folder", d, s, shape)),
+        DatasetInfo("npz", 0, 0, None, lambda s, d, dl, shape, m: load_own_split("npz", d, s, shape)),
     )
 }
+#: The datasets that are a user's own images; ``data_dir`` is their folder or file.
+OWN_DATASETS = ("folder", "npz")
 #: The datasets with a dataset classifier: their splits can be scored by name (``mnist-test``).
 CLASSIFIER_DATASETS = tuple(name for name, info in DATASETS.items() if info.has_classifier)
 DATASET_SPLITS = tuple(f"{name}-{split}" for name in CLASSIFIER_DATASETS for split in ("train", "test"))

@@ -16,6 +16,7 @@ and all training images, the unlabelled ones included, feed the unsupervised los
 
 from __future__ import annotations
 
+import functools
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -294,3 +295,25 @@ def own_data_classes(spec: str) -> list[str]:
     except (OSError, ValueError, EOFError) as exc:
         raise ImprovedGANError(f"--data npz:{path}: not a readable .npz ({exc})") from None
     return [str(i) for i in range(int(y.max()) + 1 if y.size else 0)]
+
+
+@functools.lru_cache(maxsize=1)
+def _cached(kind: str, path: str, shape: tuple[int, int, int]) -> OwnData:
+    data = read_own_data(f"{kind}:{path}", shape)
+    if data.held_out:
+        print(
+            f"note: {path} has no test set; testing on a fixed held-out tenth of each class "
+            f"({len(data.x_test)} images, not used for training)",
+            file=sys.stderr,
+        )
+    return data
+
+
+def load_own_split(
+    kind: str, path: str | Path | None, split: str, shape: tuple[int, int, int]
+) -> tuple[np.ndarray, np.ndarray]:
+    """One split of a user's data as the dataset catalog loads it: uint8 (N, C, H, W) and int64
+    labels (−1: unlabelled, train only). The data is read once per process and shape."""
+    if path is None:
+        raise ImprovedGANError(f"dataset {kind} needs its path: pass --data {kind}:PATH")
+    return _cached(kind, str(Path(path).expanduser().resolve()), tuple(shape)).split(split)

@@ -9,7 +9,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
-from improved_gan.data.catalog import CLASSIFIER_DATASETS, DATASETS
+from improved_gan.data.catalog import CLASSIFIER_DATASETS, DATASETS, OWN_DATASETS
+from improved_gan.data.own_data import conversion_note, own_data_classes
 from improved_gan.errors import ImprovedGANError
 
 PRESET_DIR = Path(__file__).resolve().parent.parent / "configs"
@@ -98,6 +99,8 @@ class TrainConfig(BaseModel):
     dataset: Literal[tuple(DATASETS)] = "mnist"  # type: ignore[valid-type]
     data_dir: str | None = _runtime(None, "placement")
     num_classes: int | None = None  # override the dataset's class count (image folders other than ImageNet)
+    # How a user's own images (dataset folder/npz) were converted to the model's input; set from the model.
+    data_conversion: str | None = None
     model: Literal["mnist-mlp", "conv28", "conv32", "imagenet128"] = "mnist-mlp"  # mnist-conv = conv28
     conv: ConvConfig = ConvConfig()
     imagenet: ImagenetConfig = ImagenetConfig()
@@ -150,6 +153,8 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
+        if self.dataset in OWN_DATASETS:
+            self._own_data()
         if self.dataset not in MODEL_DATASETS[self.model]:
             raise ValueError(
                 f"model {self.model} works on {', '.join(MODEL_DATASETS[self.model])} images, not {self.dataset}"
@@ -166,7 +171,7 @@ class TrainConfig(BaseModel):
             raise ValueError(
                 f"labels must be a multiple of {k} (class-balanced; 0 = unsupervised), got {self.labels}"
             )
-        size = DATASETS[self.dataset].train_size
+        size = DATASETS[self.dataset].train_size or self.max_train_examples or 10**12  # own data: unknown
         n_train = min(size, self.max_train_examples or size)
         if self.labels > n_train:
             raise ValueError(f"labels ({self.labels}) exceeds the {n_train} training examples")
@@ -206,6 +211,21 @@ class TrainConfig(BaseModel):
                 raise ValueError(f"lr_decay_start ({self.lr_decay_start}) must be below lr_decay_end ({end})")
         return self
 
+    def _own_data(self) -> None:
+        """A user's data (``dataset: folder`` or ``npz``): its classes give ``num_classes``, and
+        ``data_conversion`` records how its images become the model's input."""
+        if not self.data_dir:
+            raise ValueError(f"dataset {self.dataset} needs its path: pass --data {self.dataset}:PATH")
+        if self.num_classes is not None and self.data_conversion is not None:
+            return  # a saved run's config: it needs its data only to train or test, not to load
+        classes = own_data_classes(f"{self.dataset}:{self.data_dir}")
+        if self.num_classes is not None and self.num_classes != len(classes):
+            raise ValueError(
+                f"num_classes is {self.num_classes} but {self.data_dir} has {len(classes)} classes"
+            )
+        self.num_classes = len(classes)
+        self.data_conversion = conversion_note(self.image_shape)
+
     @property
     def labels_per_class(self) -> int:
         return self.labels // self.classes
@@ -241,7 +261,8 @@ class TrainConfig(BaseModel):
         return self.lr * max(0.0, min((end - epoch) / (end - self.lr_decay_start), 1.0))
 
     def default_run_dir(self) -> Path:
-        return Path(self.runs_root) / f"{self.preset}-{self.dataset}-l{self.labels}-s{self.seed}"
+        data = Path(self.data_dir).stem if self.dataset in OWN_DATASETS and self.data_dir else self.dataset
+        return Path(self.runs_root) / f"{self.preset}-{data}-l{self.labels}-s{self.seed}"
 
     @classmethod
     def runtime_fields(cls) -> tuple[str, ...]:

@@ -24,12 +24,9 @@ from improved_gan.data.catalog import dataset_info, to_float
 from improved_gan.data.own_data import image_to_input
 from improved_gan.errors import ImprovedGANError
 from improved_gan.training.build import data_range, test_batch_size
-from improved_gan.training.run_dir import RunDir
+from improved_gan.training.run_dir import CLASSES, RunDir
 from improved_gan.training.saved_run import load_run_models
 from improved_gan.utils.images import IMAGE_SUFFIXES
-
-#: A run directory's class names, written when a run trains on a user's folder of images.
-CLASSES_FILE = "classes.json"
 
 
 class Classifier(nn.Module):
@@ -76,9 +73,9 @@ class Classifier(nn.Module):
 
 
 def run_classes(run: RunDir, dataset: str, k: int) -> list[str]:
-    """The run's class names: its ``classes.json`` if it has one, else the dataset's names, else
+    """The run's class names: its ``classes.json`` if it has one (a run on a user's images), else the dataset's names, else
     ``"0"`` … ``"K−1"``."""
-    path = run.path / CLASSES_FILE
+    path = run.path / CLASSES
     if path.is_file():
         try:
             names = json.loads(path.read_text(encoding="utf-8"))

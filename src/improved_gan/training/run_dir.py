@@ -18,11 +18,14 @@ from pathlib import Path
 import torch
 import yaml
 
+from improved_gan.data.catalog import OWN_DATASETS
+from improved_gan.data.own_data import own_data_classes
 from improved_gan.errors import ImprovedGANError
 from improved_gan.training.config import TrainConfig, validate_config
 from improved_gan.utils.checkpoint import load_checkpoint, save_checkpoint
 
 CONFIG = "config.yaml"
+CLASSES = "classes.json"  # class names of a run on a user's own images (improved-gan predict prints them)
 METRICS = "metrics.jsonl"
 CHECKPOINT = "checkpoints/last.safetensors"
 SAMPLES = "samples"
@@ -107,6 +110,9 @@ class RunDir:
         if write:
             self.path.mkdir(parents=True, exist_ok=True)
             _write_atomically(self.config_path, config.to_yaml())
+            if config.dataset in OWN_DATASETS:
+                names = own_data_classes(f"{config.dataset}:{config.data_dir}")
+                _write_atomically(self.path / CLASSES, json.dumps(names, ensure_ascii=False) + "\n")
         return config
 
     # metrics.jsonl
