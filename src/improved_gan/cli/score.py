@@ -11,23 +11,68 @@ from improved_gan.data.catalog import CLASSIFIER_DATASETS
 from improved_gan.errors import ImprovedGANError
 
 
-def _classifier_train(args: argparse.Namespace) -> int:
-    import torch
+def _check_numbers(args: argparse.Namespace, limits: dict[str, tuple[int, int, int | None]]) -> None:
+    """Every numeric option in range before any work: ``{dest: (minimum, example, maximum)}``."""
+    from improved_gan.metrics.checks import check_int
 
-    from improved_gan.metrics.classifier import TARGET_ACCURACY, default_classifier_path, train_classifier
+    for dest, (minimum, example, maximum) in limits.items():
+        check_int(getattr(args, dest), "--" + dest.replace("_", "-"), minimum, example, maximum)
+
+
+def _set_threads(threads: int | None) -> None:
+    if threads is not None:
+        import torch
+
+        torch.set_num_threads(threads)
+
+
+_SEED_MAX = 2**32 - 1
+_CLASSIFIER_LIMITS = {
+    "epochs": (1, 6, None),
+    "seed": (0, 0, _SEED_MAX),
+    "threads": (1, 1, None),
+    "max_train_examples": (1, 1000, None),
+}
+_SCORE_LIMITS = {
+    "n": (1, 50000, None),
+    "batch_size": (1, 100, None),
+    "splits": (1, 10, None),
+    "seed": (0, 2020, _SEED_MAX),
+    "kid_subsets": (1, 100, None),
+    "kid_subset_size": (2, 1000, None),
+    "threads": (1, 1, None),
+}
+
+
+def _classifier_output(args: argparse.Namespace) -> Path:
+    """Where the classifier goes, checked before training: not a folder, writable, and an existing
+    file only with --force."""
+    from improved_gan.metrics.checks import check_output_file
+    from improved_gan.metrics.classifier import default_classifier_path
 
     path = Path(args.output) if args.output else default_classifier_path(args.dataset)
+    what = "--output" if args.output else "the classifier cache file"
+    path = check_output_file(path, what)
     if path.exists() and not args.force:
         raise ImprovedGANError(f"{path} already exists; pass --force to retrain and replace it")
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    return path
+
+
+def _classifier_train(args: argparse.Namespace) -> int:
+    from improved_gan.metrics.classifier import TARGET_ACCURACY, train_classifier
+    from improved_gan.utils.devices import resolve_device
+
+    _check_numbers(args, _CLASSIFIER_LIMITS)
+    device = resolve_device(args.device, "--device")
+    path = _classifier_output(args)
+    _set_threads(args.threads)
     info = train_classifier(
         args.dataset,
         epochs=args.epochs,
         seed=args.seed,
         data_dir=args.data_dir,
         output=path,
-        device=args.device,
+        device=device,
         progress=not args.quiet,
         max_train_examples=args.max_train_examples,
     )
@@ -65,18 +110,36 @@ def _input(spec: str | None, n: int | None, run_samples: int = 50000):
     return spec if run is None else run_source(run.path, n if n is not None else run_samples)
 
 
+def _precheck_reference(reference: str | None) -> None:
+    """A statistics file given as --reference, checked before a run is sampled (the feature size
+    is checked again against the extractor once it is loaded)."""
+    from improved_gan.metrics.fid import check_statistics
+    from improved_gan.metrics.files import npz_names, read_npz
+
+    path = Path(reference) if reference else None
+    if path is None or path.suffix.lower() != ".npz" or not path.is_file():
+        return
+    names = npz_names(path)
+    if "mu" in names and "sigma" in names:
+        check_statistics(read_npz(path), str(path))
+
+
 def _score(args: argparse.Namespace) -> int:
     import json
 
-    import torch
-
     from improved_gan.metrics import score
+    from improved_gan.metrics.score import check_save_target
+    from improved_gan.utils.devices import resolve_device
     from improved_gan.utils.distributed import init_distributed
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    _check_numbers(args, _SCORE_LIMITS)
+    device = resolve_device(args.device, "--device")
+    if args.save_reference is not None:
+        check_save_target(args.save_reference, args.reference)
+    _precheck_reference(args.reference)
+    _set_threads(args.threads)
     extractor = resolve_extractor(args.extractor, args.input)
-    ctx, device, _ = init_distributed(torch.device(args.device))  # under torchrun: sharded extraction
+    ctx, device, _ = init_distributed(device)  # under torchrun: sharded extraction
     source = _input(args.input, args.n)
     result = score(
         source,
@@ -151,7 +214,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--value-range", choices=["auto", "-1,1", "0,1"], default="auto", help="range of float images"
     )
-    p.add_argument("--device", default="cpu", help="cpu or cuda")
+    p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch")
     p.add_argument("--inception-weights", help="path of weights-inception-2015-12-05-6726825d.pth")
     p.add_argument("--save-reference", help="also save INPUT's feature statistics to this .npz")
@@ -174,7 +237,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     t.add_argument("--seed", type=int, default=0)
     t.add_argument("--data-dir", help="data root holding mnist/, fashion-mnist/")
     t.add_argument("--output", help="where to write the classifier (default: the cache)")
-    t.add_argument("--device", default="cpu", help="cpu or cuda")
+    t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")
     t.add_argument("--threads", type=int, help="CPU threads for PyTorch (1 is fastest on a busy machine)")
     t.add_argument("--force", action="store_true", help="replace an existing cached classifier")
     t.add_argument("--max-train-examples", type=int, help="train on the first N images only (quick checks)")

@@ -27,7 +27,9 @@ from tqdm.auto import tqdm
 
 from improved_gan.data import CLASSIFIER_DATASETS, dataset_info, load_idx_dataset
 from improved_gan.errors import ImprovedGANError
+from improved_gan.metrics.checks import check_int, check_output_file, check_positive_float, check_seed
 from improved_gan.utils.checkpoint import load_checkpoint, save_checkpoint
+from improved_gan.utils.devices import resolve_device
 
 DATASETS = CLASSIFIER_DATASETS
 ARCHITECTURE = "cnn-32-64-128/1"  # bump when the module below changes shape or meaning
@@ -162,20 +164,56 @@ def load_classifier(
             f"{path} holds a {meta.get('dataset')} classifier of architecture {meta.get('architecture')}, "
             f"not {dataset}/{ARCHITECTURE}; retrain it with `improved-gan classifier train {dataset} --force`"
         )
+    retrain = f"retrain it with `improved-gan classifier train {dataset} --force`"
     model = DatasetClassifier()
+    _check_weights(model, tensors, path, retrain)
     model.load_state_dict(tensors)
-    model.to(device).eval()
+    model.to(resolve_device(device)).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     info = ClassifierInfo(
         dataset=dataset,
-        test_accuracy=float(meta["test_accuracy"]),
+        test_accuracy=_meta_number(meta, "test_accuracy", float, path, retrain),
         sha256=_file_sha256(path),
         path=path,
-        epochs=int(meta["epochs"]),
-        seed=int(meta["seed"]),
+        epochs=_meta_number(meta, "epochs", int, path, retrain),
+        seed=_meta_number(meta, "seed", int, path, retrain),
     )
     return model, info
+
+
+def _check_weights(model: nn.Module, tensors: dict[str, torch.Tensor], path: Path, retrain: str) -> None:
+    """Refuse a checkpoint whose tensors are not this classifier's (names, shapes, kinds) or hold
+    NaN/inf weights or negative batch-norm variances: one line naming the file and the fix."""
+    own = model.state_dict()
+    missing, unexpected = sorted(own.keys() - tensors.keys()), sorted(tensors.keys() - own.keys())
+    wrong = [
+        k
+        for k in own.keys() & tensors.keys()
+        if tensors[k].shape != own[k].shape or tensors[k].is_floating_point() != own[k].is_floating_point()
+    ]
+    if missing or unexpected or wrong:
+        raise ImprovedGANError(
+            f"{path}: not a classifier of this version (missing {missing[:3]}, unexpected {unexpected[:3]}, "
+            f"wrong shapes {sorted(wrong)[:3]}); {retrain}"
+        )
+    broken = sorted(k for k, v in tensors.items() if v.is_floating_point() and not torch.isfinite(v).all())
+    if broken:
+        raise ImprovedGANError(f"{path}: weights {broken[:3]} contain NaN or infinite values; {retrain}")
+    negative = sorted(k for k, v in tensors.items() if k.endswith("running_var") and (v < 0).any())
+    if negative:
+        raise ImprovedGANError(f"{path}: batch-norm variances {negative[:3]} are negative; {retrain}")
+
+
+def _meta_number(meta: dict[str, str], key: str, kind: type, path: Path, retrain: str):
+    """A number stored in the checkpoint's metadata (test accuracy in [0, 1], epochs, seed)."""
+    try:
+        value = kind(meta[key])
+    except (KeyError, ValueError, OverflowError):
+        raise ImprovedGANError(f"{path}: metadata {key!r} is missing or not a number; {retrain}") from None
+    if kind is float and not 0.0 <= value <= 1.0:
+        raise ImprovedGANError(f"{path}: metadata {key!r} = {value} is not an accuracy in [0, 1]; {retrain}")
+    return value
 
 
 def _augment(x: torch.Tensor, gen: torch.Generator, shift: int, flip: bool) -> torch.Tensor:
@@ -217,7 +255,7 @@ def train_classifier(
     lr: float = 3e-3,
     data_dir: str | None = None,
     output: str | Path | None = None,
-    device: str = "cpu",
+    device: str | torch.device = "cpu",
     progress: bool = True,
     max_train_examples: int | None = None,
     max_test_examples: int | None = None,
@@ -227,9 +265,18 @@ def train_classifier(
     ``output`` (default: the cache). Deterministic for a seed on a given machine and torch."""
 
     _check_dataset(dataset)
-    epochs = DEFAULT_EPOCHS[dataset] if epochs is None else epochs
-    if epochs <= 0:
-        raise ImprovedGANError(f"epochs must be positive, got {epochs}")
+    epochs = (
+        DEFAULT_EPOCHS[dataset] if epochs is None else check_int(epochs, "epochs", 1, DEFAULT_EPOCHS[dataset])
+    )
+    check_seed(seed)
+    check_int(batch_size, "batch_size", 1, 128)
+    check_positive_float(lr, "lr", 3e-3)
+    check_int(max_train_examples, "max_train_examples", 1, 1000)
+    check_int(max_test_examples, "max_test_examples", 1, 1000)
+    device = resolve_device(device)
+    path = check_output_file(
+        output if output is not None else default_classifier_path(dataset), "classifier output"
+    )
     x_train, y_train = load_idx_dataset(dataset, "train", data_dir)
     x_test, y_test = load_idx_dataset(dataset, "test", data_dir)
     if max_train_examples is not None:
@@ -268,7 +315,6 @@ def train_classifier(
     model.eval()
     _, logits = classifier_outputs(model, torch.from_numpy(x_test))
     accuracy = float((logits.argmax(1).numpy() == y_test).mean())
-    path = Path(output) if output is not None else default_classifier_path(dataset)
     meta = {
         "dataset": dataset,
         "architecture": ARCHITECTURE,

@@ -15,6 +15,7 @@ from improved_gan.data import CLASSIFIER_DATASETS
 from improved_gan.errors import ImprovedGANError
 from improved_gan.metrics.classifier import fused_for_inference, load_classifier
 from improved_gan.metrics.inception import load_inception
+from improved_gan.utils.devices import resolve_device
 
 EXTRACTORS = ("inception", *CLASSIFIER_DATASETS)
 
@@ -33,6 +34,17 @@ class Extractor:
     @property
     def device(self) -> torch.device:
         return next(self.module.parameters()).device
+
+    @property
+    def feature_dim(self) -> int | None:
+        """The size of the features, when the module declares it (both built-in ones do)."""
+        return getattr(self.module, "feature_dim", None)
+
+    def repair_hint(self) -> str:
+        """How to get working weights back, for errors that blame the extractor."""
+        if self.name in CLASSIFIER_DATASETS:
+            return f"retrain it with `improved-gan classifier train {self.name} --force`"
+        return "check its weights (--inception-weights)"
 
     @torch.no_grad()
     def __call__(self, images: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -74,6 +86,9 @@ def load_extractor(
     name: str, device: str | torch.device = "cpu", inception_weights: str | None = None, download: bool = True
 ) -> Extractor:
     """The named extractor, ready to use; raises a clear error when its weights are missing."""
+    if name not in EXTRACTORS:
+        raise ImprovedGANError(f"unknown extractor {name!r}; choose one of {', '.join(EXTRACTORS)}")
+    device = resolve_device(device)
     if name == "inception":
         model = load_inception(inception_weights, download=download, device=device)
         return Extractor(

@@ -17,6 +17,7 @@ import numpy as np
 import torch
 
 from improved_gan.errors import ImprovedGANError
+from improved_gan.metrics.files import read_npz, write_npz_atomic
 
 
 class FeatureStatistics:
@@ -38,6 +39,8 @@ class FeatureStatistics:
         b = x.shape[0]
         if b == 0:
             return
+        if not torch.isfinite(x).all():
+            raise ImprovedGANError("features contain NaN or infinite values; the feature extractor is broken")
         batch_mean = x.mean(0)
         centred = x - batch_mean
         batch_m2 = centred.T @ centred
@@ -64,29 +67,82 @@ class FeatureStatistics:
 
 
 def save_statistics(path: str | Path, mu: np.ndarray, sigma: np.ndarray, n: int, **extra) -> Path:
-    """Write reference statistics to ``path`` (.npz: ``mu``, ``sigma``, ``n`` and ``extra``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.npz")
-    np.savez(tmp, mu=np.asarray(mu, np.float64), sigma=np.asarray(sigma, np.float64), n=np.int64(n), **extra)
-    tmp.replace(path)
-    return path
+    """Write reference statistics to ``path`` atomically (.npz: ``mu``, ``sigma``, ``n`` and ``extra``)."""
+    return write_npz_atomic(
+        path, mu=np.asarray(mu, np.float64), sigma=np.asarray(sigma, np.float64), n=np.int64(n), **extra
+    )
 
 
-def load_statistics(path: str | Path) -> dict[str, np.ndarray]:
-    """Read a ``.npz`` of reference statistics: ``{"mu", "sigma", "n", ...}`` (pytorch-fid's and
-    TTUR's files, which have ``mu`` and ``sigma`` only, load too)."""
+def load_statistics(path: str | Path, feature_dim: int | None = None) -> dict[str, np.ndarray]:
+    """Read and check a ``.npz`` of reference statistics: ``{"mu", "sigma", "n", ...}`` (pytorch-fid's
+    and TTUR's files, which have ``mu`` and ``sigma`` only, load too). See :func:`check_statistics`."""
     path = Path(path)
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            out = {k: data[k] for k in data.files}
-    except (OSError, ValueError) as exc:
-        raise ImprovedGANError(f"cannot read reference statistics {path}: {exc}") from exc
-    if "mu" not in out or "sigma" not in out:
-        raise ImprovedGANError(f"{path} has no 'mu' and 'sigma' arrays; it is not a statistics file")
-    mu, sigma = out["mu"], out["sigma"]
-    if mu.ndim != 1 or sigma.shape != (mu.shape[0], mu.shape[0]):
-        raise ImprovedGANError(f"{path}: mu {mu.shape} and sigma {sigma.shape} do not match")
+    return check_statistics(read_npz(path), str(path), feature_dim)
+
+
+def _real_array(value, origin: str, name: str) -> np.ndarray:
+    array = np.asarray(value)
+    if array.dtype.kind not in "fiu":
+        raise ImprovedGANError(f"{origin}: '{name}' must hold real numbers, got dtype {array.dtype}")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        raise ImprovedGANError(
+            f"{origin}: '{name}' contains NaN or infinite values; recompute the statistics (--save-reference)"
+        )
+    return array
+
+
+def _shown(array: np.ndarray) -> str:
+    return repr(array.tolist()) if array.size <= 5 else f"an array of shape {array.shape}"
+
+
+def _check_count(value, origin: str) -> np.int64:
+    n = np.asarray(value)
+    if n.dtype.kind not in "iu" or n.size != 1 or int(n.reshape(())) < 2:
+        raise ImprovedGANError(
+            f"{origin}: 'n' must be one integer >= 2 (the number of images), got {n.tolist()!r}"
+        )
+    return np.int64(n.reshape(()))
+
+
+def _check_features(value, origin: str, dim: int) -> np.ndarray:
+    features = _real_array(value, origin, "features").astype(np.float32)
+    if features.ndim != 2 or features.shape[1] != dim or len(features) < 2:
+        raise ImprovedGANError(
+            f"{origin}: 'features' must have shape (N >= 2, {dim}) to match 'mu', got {features.shape}"
+        )
+    return features
+
+
+def check_statistics(stats: dict, origin: str, feature_dim: int | None = None) -> dict[str, np.ndarray]:
+    """``stats`` with ``mu`` (D,) and ``sigma`` (D, D) as finite float64 (``sigma`` symmetric with a
+    non-negative diagonal), and the optional ``n`` (≥ 2), ``features`` (N, D) and ``extractor``
+    (a name) checked; D must equal ``feature_dim`` when given. ``origin`` names the file."""
+    if "mu" not in stats or "sigma" not in stats:
+        raise ImprovedGANError(f"{origin} has no 'mu' and 'sigma' arrays; it is not a statistics file")
+    mu, sigma = _real_array(stats["mu"], origin, "mu"), _real_array(stats["sigma"], origin, "sigma")
+    if mu.ndim != 1 or mu.size == 0 or sigma.shape != (mu.size, mu.size):
+        raise ImprovedGANError(
+            f"{origin}: mu {mu.shape} and sigma {sigma.shape} do not match; expected (D,) and (D, D)"
+        )
+    if feature_dim is not None and mu.size != feature_dim:
+        raise ImprovedGANError(
+            f"{origin} holds statistics of {mu.size} features, but the extractor gives {feature_dim}; "
+            "use statistics saved with the same extractor"
+        )
+    scale = float(np.abs(sigma).max()) if sigma.size else 0.0
+    if np.abs(sigma - sigma.T).max() > 1e-6 * scale or np.diagonal(sigma).min() < -1e-9 * scale:
+        raise ImprovedGANError(f"{origin}: 'sigma' is not a covariance (asymmetric or negative variances)")
+    out = dict(stats, mu=mu, sigma=sigma)
+    if "n" in stats:
+        out["n"] = _check_count(stats["n"], origin)
+    if "features" in stats:
+        out["features"] = _check_features(stats["features"], origin, mu.size)
+    if "extractor" in stats:
+        name = np.asarray(stats["extractor"])
+        if name.dtype.kind not in "US" or name.ndim != 0:
+            raise ImprovedGANError(f"{origin}: 'extractor' must be one name, got {_shown(name)}")
+        out["extractor"] = np.str_(name.item() if name.dtype.kind == "U" else name.item().decode("latin-1"))
     return out
 
 
@@ -116,6 +172,8 @@ def frechet_distance(mu1, sigma1, mu2, sigma2) -> float:
         raise ImprovedGANError(
             f"FID of features of different sizes: {mu1.shape} vs {mu2.shape}; use the same extractor for both"
         )
+    if not all(np.isfinite(a).all() for a in (mu1, sigma1, mu2, sigma2)):
+        raise ImprovedGANError("FID of statistics with NaN or infinite values; recompute them")
     diff = mu1 - mu2
     return float(diff @ diff + np.trace(sigma1) + np.trace(sigma2) - 2 * trace_sqrt_product(sigma1, sigma2))
 

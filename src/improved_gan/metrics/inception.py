@@ -350,6 +350,8 @@ def inception_weights_path(path: str | Path | None = None, download: bool = True
     """
     if path is not None:
         path = Path(path)
+        if path.is_dir():
+            raise ImprovedGANError(f"Inception weights {path} is a folder; give the path of {WEIGHTS_NAME}")
         if not path.is_file():
             raise ImprovedGANError(f"Inception weights {path} do not exist; give the path of {WEIGHTS_NAME}")
         reason = _verify(path)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from improved_gan.errors import ImprovedGANError
+from improved_gan.metrics.checks import check_int, check_seed
 
 InputKind = Literal["auto", "logits", "probs"]
 
@@ -41,6 +42,10 @@ def _as_float64(x) -> torch.Tensor:
     if not (t.is_floating_point()):
         raise ImprovedGANError(
             f"inception_score expects floating-point logits or probabilities, got {t.dtype}"
+        )
+    if t.shape[1] < 2:
+        raise ImprovedGANError(
+            f"the Inception Score needs predictions over at least 2 classes, got {t.shape[1]}"
         )
     return t.detach().to("cpu", torch.float64)
 
@@ -70,6 +75,8 @@ def log_probabilities(x, kind: InputKind = "auto") -> torch.Tensor:
     if kind == "probs":
         if (t < 0).any():
             raise ImprovedGANError("probabilities must be non-negative")
+        if (t.sum(1) <= 0).any():
+            raise ImprovedGANError("every row of probabilities must have a positive sum")
         return torch.log(t / t.sum(1, keepdim=True))
     raise ImprovedGANError(f"kind must be 'auto', 'logits' or 'probs', got {kind!r}")
 
@@ -83,9 +90,9 @@ def _split_bounds(n: int, splits: int) -> list[tuple[int, int]]:
     return [(k * n // splits, (k + 1) * n // splits) for k in range(splits)]
 
 
-def _check_counts(n: int, splits: int) -> None:
-    if splits < 1:
-        raise ImprovedGANError(f"splits must be at least 1, got {splits}")
+def _check_counts(n: int, splits: int, seed: int | None = None) -> None:
+    check_int(splits, "splits", 1, 10)
+    check_seed(seed)
     if n < splits:
         raise ImprovedGANError(
             f"the Inception Score needs at least as many samples as splits ({n} samples < {splits} splits); "
@@ -103,7 +110,7 @@ def split_scores(
     """The per-split scores s_k, float64 (splits,)."""
     log_p = log_probabilities(logits_or_probs, kind)
     n = log_p.shape[0]
-    _check_counts(n, splits)
+    _check_counts(n, splits, seed)
     if shuffle:
         log_p = log_p[torch.from_numpy(np.random.RandomState(seed).permutation(n))]
     p = log_p.exp()
@@ -156,7 +163,7 @@ class InceptionScoreAccumulator:
         seed: int | None = None,
         kind: InputKind = "logits",
     ) -> None:
-        _check_counts(n, splits)
+        _check_counts(n, splits, seed)
         self.n, self.splits, self.kind = n, splits, kind
         self.seen = 0
         position = np.arange(n)

@@ -13,6 +13,7 @@ import numpy as np
 import torch
 
 from improved_gan.errors import ImprovedGANError
+from improved_gan.metrics.checks import check_int
 
 
 def polynomial_kernel(
@@ -56,6 +57,10 @@ def kernel_inception_distance(
         raise ImprovedGANError(
             f"KID needs two (N, D) feature arrays of the same D, got {f1.shape} and {f2.shape}"
         )
+    if not (np.isfinite(f1).all() and np.isfinite(f2).all()):
+        raise ImprovedGANError("KID of features with NaN or infinite values; the feature extractor is broken")
+    check_int(subsets, "kid_subsets", 1, 100)
+    check_int(subset_size, "kid_subset_size", 2, 1000)
     n = min(len(f1), len(f2))
     if subset_size > n:
         raise ImprovedGANError(

@@ -22,13 +22,44 @@ import torch.distributed as dist
 from tqdm.auto import tqdm
 
 from improved_gan.errors import ImprovedGANError
+from improved_gan.metrics.checks import check_int, check_output_file, check_seed
 from improved_gan.metrics.extractors import Extractor, load_extractor
-from improved_gan.metrics.fid import FeatureStatistics, load_statistics, save_statistics
+from improved_gan.metrics.fid import FeatureStatistics, check_statistics, save_statistics
+from improved_gan.metrics.files import npz_names, read_npz
 from improved_gan.metrics.inception_score import InceptionScoreAccumulator
-from improved_gan.metrics.inputs import ImageSource, open_source
+from improved_gan.metrics.inputs import VALUE_RANGES, ImageSource, open_source
 from improved_gan.metrics.registry import MetricOptions, PassOutputs, get_metrics
 from improved_gan.utils.distributed import context_from_env, gather_rows, shard_range
 from improved_gan.utils.images import ValueRange
+
+
+def _run(
+    extractor: Extractor, images: torch.Tensor, source: ImageSource, k: int
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The extractor's (features, logits) of batch ``k``, refusing images it cannot take and
+    outputs that are not finite (broken weights), with the source named."""
+    try:
+        features, logits = extractor(images)
+    except ImprovedGANError as exc:
+        raise ImprovedGANError(f"{source.description}: {exc}") from None
+    if not (torch.isfinite(features).all() and torch.isfinite(logits).all()):
+        raise ImprovedGANError(
+            f"the {extractor.name} extractor gave NaN or infinite outputs on batch {k} of "
+            f"{source.description}; its weights are broken: {extractor.repair_hint()}"
+        )
+    return features, logits
+
+
+def check_fits(source: ImageSource, extractor: Extractor) -> None:
+    """Refuse, before any pass, images of a size the extractor does not take."""
+    if source.image_shape is None or extractor.input_size is None:
+        return
+    _, h, w = source.image_shape
+    if (h, w) != tuple(extractor.input_size):
+        eh, ew = extractor.input_size
+        raise ImprovedGANError(
+            f"{source.description}: the {extractor.name} classifier takes {eh}×{ew} images, got {h}×{w}"
+        )
 
 
 def extract(
@@ -61,7 +92,7 @@ def extract(
     )
     for k, images in enumerate(source.batches(batch_size)):  # every process reads every batch
         if lo <= k < hi:
-            features, logits = extractor(images)
+            features, logits = _run(extractor, images, source, k)
             if sharded:
                 local.append((features, logits))
             else:
@@ -78,6 +109,56 @@ def extract(
     return outputs
 
 
+def _checked_statistics(stats: dict, origin: str, extractor: Extractor, need_features: bool) -> dict:
+    stats = check_statistics(stats, origin, extractor.feature_dim)
+    if "extractor" in stats and str(stats["extractor"]) != extractor.name:
+        raise ImprovedGANError(
+            f"{origin} holds {stats['extractor']} features, but the extractor is {extractor.name}"
+        )
+    if need_features and "features" not in stats:
+        raise ImprovedGANError(
+            f"{origin} has no 'features' array, which KID needs; save it with --metric kid"
+        )
+    return stats
+
+
+def open_reference(
+    reference,
+    extractor: Extractor,
+    need_features: bool,
+    n: int | None = None,
+    value_range: ValueRange = "auto",
+) -> dict | ImageSource:
+    """A reference, checked before any pass: statistics (a dict or an ``.npz`` written by
+    :func:`score` with ``save_reference``, or pytorch-fid's) as a checked dict; any input
+    :func:`open_source` accepts as an :class:`ImageSource` that fits the extractor."""
+    if isinstance(reference, dict):  # statistics computed earlier
+        return _checked_statistics(reference, "the reference statistics", extractor, need_features)
+    path = Path(reference) if isinstance(reference, (str, Path)) else None
+    if path is not None and path.suffix.lower() == ".npz" and path.is_file():
+        names = npz_names(path)
+        if "mu" in names and "sigma" in names:
+            return _checked_statistics(read_npz(path), str(path), extractor, need_features)
+    source = open_source(reference, n=n, value_range=value_range)
+    check_fits(source, extractor)
+    return source
+
+
+def _source_statistics(
+    source: ImageSource, extractor: Extractor, need_features: bool, batch_size: int, progress: bool
+) -> dict:
+    outputs = PassOutputs(statistics=FeatureStatistics(), keep_features=need_features)
+    extract(source, extractor, batch_size, outputs, progress)
+    out = {
+        "mu": outputs.statistics.mean(),
+        "sigma": outputs.statistics.cov(),
+        "n": np.int64(outputs.statistics.n),
+    }
+    if outputs.features is not None:
+        out["features"] = outputs.features
+    return out
+
+
 def reference_statistics(
     reference,
     extractor: Extractor,
@@ -87,37 +168,61 @@ def reference_statistics(
     value_range: ValueRange = "auto",
     progress: bool = True,
 ) -> dict:
-    """``{"mu", "sigma", "n", ["features"]}`` of a reference: such a dict, an ``.npz`` of
-    statistics written by :func:`score` (``save_reference``) or any input :func:`open_source`
-    accepts."""
-    if isinstance(reference, dict):  # statistics computed earlier
-        return reference
-    path = Path(reference) if isinstance(reference, (str, Path)) else None
-    if path is not None and path.suffix == ".npz" and path.is_file():
-        with np.load(path, allow_pickle=False) as data:
-            is_stats = "mu" in data.files and "sigma" in data.files
-        if is_stats:
-            stats = load_statistics(path)
-            if "extractor" in stats and str(stats["extractor"]) != extractor.name:
-                raise ImprovedGANError(
-                    f"{path} holds {stats['extractor']} features, but the extractor is {extractor.name}"
-                )
-            if need_features and "features" not in stats:
-                raise ImprovedGANError(
-                    f"{path} has no 'features' array, which KID needs; save it with --metric kid"
-                )
-            return stats
-    source = open_source(reference, n=n, value_range=value_range)
-    outputs = PassOutputs(statistics=FeatureStatistics(), keep_features=need_features)
-    extract(source, extractor, batch_size or extractor.default_batch_size, outputs, progress)
-    out = {
-        "mu": outputs.statistics.mean(),
-        "sigma": outputs.statistics.cov(),
-        "n": np.int64(outputs.statistics.n),
-    }
-    if outputs.features is not None:
-        out["features"] = outputs.features
-    return out
+    """``{"mu", "sigma", "n", ["features"]}`` of a reference (see :func:`open_reference`)."""
+    opened = open_reference(reference, extractor, need_features, n, value_range)
+    if isinstance(opened, dict):
+        return opened
+    batch_size = check_int(batch_size, "batch_size", 1, 100) or extractor.default_batch_size
+    return _source_statistics(opened, extractor, need_features, batch_size, progress)
+
+
+def _check_options(n, batch_size, splits, seed, kid_subsets, kid_subset_size, value_range) -> None:
+    check_int(n, "n", 1, 50000)
+    check_int(batch_size, "batch_size", 1, 100)
+    check_int(splits, "splits", 1, 10)
+    check_seed(seed)
+    check_int(kid_subsets, "kid_subsets", 1, 100)
+    check_int(kid_subset_size, "kid_subset_size", 2, 1000)
+    if value_range not in VALUE_RANGES:
+        raise ImprovedGANError(f"value_range must be one of {', '.join(VALUE_RANGES)}, got {value_range!r}")
+
+
+def check_save_target(path: str | Path, reference=None) -> Path:
+    """Where ``save_reference`` will write, checked before any pass: a writable ``.npz`` path
+    that is not the reference being read and, if it exists, holds statistics (a file of
+    anything else, such as images, is never replaced)."""
+    path = check_output_file(path, "statistics file", ".npz")
+    if isinstance(reference, (str, Path)) and Path(reference).exists() and path.exists():
+        if Path(reference).resolve() == path.resolve():
+            raise ImprovedGANError(f"statistics file {path} is also the reference; saving would replace it")
+    if path.exists():
+        try:
+            names = npz_names(path)
+        except ImprovedGANError:
+            names = []
+        if not ("mu" in names and "sigma" in names):
+            raise ImprovedGANError(
+                f"statistics file {path} exists and holds no statistics; it is kept: delete it or choose another path"
+            )
+    return path
+
+
+def _check_covariance_sizes(*sources) -> None:
+    """Feature statistics (FID, saved references) need a covariance: at least 2 images each."""
+    for source in sources:
+        if isinstance(source, ImageSource) and source.count < 2:
+            raise ImprovedGANError(
+                f"{source.description}: feature statistics need at least 2 images, got {source.count}"
+            )
+
+
+def _check_kid_sizes(subset_size: int, count: int, reference) -> None:
+    ref_count = reference.count if isinstance(reference, ImageSource) else len(reference["features"])
+    if subset_size > min(count, ref_count):
+        raise ImprovedGANError(
+            f"KID subset size {subset_size} exceeds the number of samples ({count} and {ref_count}); "
+            f"pass --kid-subset-size {max(2, min(count, ref_count))} or fewer, or give more samples"
+        )
 
 
 def score(
@@ -147,40 +252,48 @@ def score(
     when KID is asked) to an ``.npz`` usable later as ``reference``.
     """
     chosen = get_metrics(metrics)
+    _check_options(n, batch_size, splits, seed, kid_subsets, kid_subset_size, value_range)
     compares = any(m.compares for m in chosen)
     if compares and reference is None:
         raise ImprovedGANError(
             "FID and KID compare with a reference: pass --reference (e.g. mnist-test or stats.npz)"
         )
     needs = set().union(*(m.needs for m in chosen))
+    save_path = check_save_target(save_reference, reference) if save_reference is not None else None
     src = open_source(source, n=n, value_range=value_range)
     ext = (
         extractor
         if isinstance(extractor, Extractor)
         else load_extractor(extractor, device, inception_weights)
     )
+    check_fits(src, ext)
     batch_size = batch_size or ext.default_batch_size
+    need_features = any("features" in m.needs for m in chosen if m.compares)
+    ref = open_reference(reference, ext, need_features, None, value_range) if compares else None
+    if "statistics" in needs or save_path is not None:
+        _check_covariance_sizes(src, ref)
+    if need_features:
+        _check_kid_sizes(kid_subset_size, src.count, ref)
     outputs = PassOutputs(
         logits=InceptionScoreAccumulator(src.count, splits, shuffle, seed) if "logits" in needs else None,
-        statistics=FeatureStatistics() if "statistics" in needs or save_reference is not None else None,
+        statistics=FeatureStatistics() if "statistics" in needs or save_path is not None else None,
         keep_features="features" in needs,
     )
     extract(src, ext, batch_size, outputs, progress)
     options = MetricOptions(splits, shuffle, seed, kid_subsets, kid_subset_size, ext.description)
     result: dict = {"n": src.count, "extractor": ext.description}
-    ref = None
-    if compares:
-        need_features = any("features" in m.needs for m in chosen if m.compares)
-        ref = reference_statistics(reference, ext, need_features, None, batch_size, value_range, progress)
+    if isinstance(ref, ImageSource):
+        ref = _source_statistics(ref, ext, need_features, batch_size, progress)
+    if ref is not None:
         result["reference_n"] = int(ref["n"]) if "n" in ref else None
     for metric in chosen:
         result.update(metric.compute(outputs, ref, options))
-    if save_reference is not None:
+    if save_path is not None:
         extra = {"extractor": np.str_(ext.name)}
         if outputs.features is not None:
             extra["features"] = outputs.features.astype(np.float32)
         stats = outputs.statistics
-        save_statistics(save_reference, stats.mean(), stats.cov(), stats.n, **extra)
+        save_statistics(save_path, stats.mean(), stats.cov(), stats.n, **extra)
         result["saved_reference"] = str(save_reference)
     return result
 
