@@ -20,10 +20,10 @@ from improved_gan.training.optim import ReferenceAdam
 
 def test_model_datasets_follow_from_the_dataset_shapes():
     assert MODEL_DATASETS == {
-        "mnist-mlp": ("mnist", "fashion-mnist", "synthetic"),
-        "conv28": ("mnist", "fashion-mnist", "synthetic"),
-        "conv32": ("cifar10", "svhn", "synthetic"),
-        "imagenet128": ("imagefolder", "synthetic"),
+        "mnist-mlp": ("mnist", "fashion-mnist", "synthetic", "folder", "npz"),
+        "conv28": ("mnist", "fashion-mnist", "synthetic", "folder", "npz"),
+        "conv32": ("cifar10", "svhn", "synthetic", "folder", "npz"),
+        "imagenet128": ("imagefolder", "synthetic", "folder", "npz"),
     }
     assert CLASSIFIER_DATASETS == ("mnist", "fashion-mnist")
     assert TrainConfig(dataset="svhn", model="conv32").classes == DATASETS["svhn"].classes == 10
