@@ -57,10 +57,11 @@ def test_env_var_is_used_when_no_data_dir(tmp_path, monkeypatch, small_mnist):
 
 
 def test_missing_everywhere_names_every_place(tmp_path, small_mnist):
+    (tmp_path / "empty").mkdir()  # a data root that exists (a missing one is refused outright)
     with pytest.raises(DatasetNotFoundError) as err:
-        load_idx_dataset("mnist", "test", data_dir=tmp_path / "nowhere", download=False)
+        load_idx_dataset("mnist", "test", data_dir=tmp_path / "empty", download=False)
     msg = str(err.value)
-    assert str(tmp_path / "nowhere" / "mnist") in msg
+    assert str(tmp_path / "empty" / "mnist") in msg
     assert "IMPROVED_GAN_DATA" in msg and "--data-dir" in msg and "\n" not in msg
 
 
@@ -110,6 +111,8 @@ def test_download_verifies_checksum_and_installs_atomically(tmp_path, monkeypatc
         mirrors=("file:///definitely/not/here/", mirror.as_uri() + "/"),
     )
     monkeypatch.setitem(IDX_DATASETS, "mnist", good)
+    (tmp_path / "root").mkdir()  # the data root must exist; its mnist/ folder is created
+    (tmp_path / "root2").mkdir()
     x, y = load_idx_dataset("mnist", "test", data_dir=tmp_path / "root")
     np.testing.assert_array_equal(x, images)
     np.testing.assert_array_equal(y, labels)

@@ -11,7 +11,7 @@ from improved_gan.data.catalog import (
     to_float,
 )
 from improved_gan.data.cifar10 import CIFARFormatError, load_cifar10
-from improved_gan.data.datasets import DatasetNotFoundError, candidate_dirs, load_idx_dataset
+from improved_gan.data.datasets import DataRootError, DatasetNotFoundError, candidate_dirs, load_idx_dataset
 from improved_gan.data.idx import IDXFormatError, parse_idx, read_idx
 from improved_gan.data.imagefolder import ImageFolderError, load_image_folder, read_image_folder
 from improved_gan.data.ssl_batches import SemiSupervisedBatches, balanced_labelled_subset
@@ -35,6 +35,7 @@ __all__ = [
     "read_image_folder",
     "read_svhn_mat",
     "to_float",
+    "DataRootError",
     "DatasetNotFoundError",
     "IDXFormatError",
     "SemiSupervisedBatches",

@@ -9,6 +9,9 @@ A *data root* holds one folder per dataset (``mnist/``, ``fashion-mnist/``, late
 5. the user cache (``~/.cache/improved_gan/data``, or ``$XDG_CACHE_HOME``), 6. a download from
 the canonical mirrors into the first of ``data_dir``, ``IMPROVED_GAN_DATA`` and the user cache,
 verified by sha256.
+
+A root named by 1. or 2. must be an existing folder: a mistyped ``--data-dir`` is an error naming
+it (:class:`DataRootError`), never a silent fall back to the shipped MNIST.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from improved_gan.data.checks import shown as as_shown
 from improved_gan.data.download import download_verified, sha256_of
 from improved_gan.data.idx import IDXFormatError, parse_idx, read_idx_bytes
 from improved_gan.data.idx_files import IDX_DATASETS, IDXDataset, IDXFile
@@ -31,18 +35,57 @@ class DatasetNotFoundError(ImprovedGANError):
     """No place holds the dataset and it could not be downloaded."""
 
 
+class DataRootError(DatasetNotFoundError):
+    """A data root the user named (``--data-dir``, ``$IMPROVED_GAN_DATA``) is missing or not a folder."""
+
+
+ROOT_LAYOUT = "mnist/, fashion-mnist/, cifar10/, svhn/ or imagefolder/"
+
+
 def default_cache_root() -> Path:
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "improved_gan" / "data"
 
 
+def _checked_root(root: Path, shown: str) -> Path:
+    """An explicitly given data root (``shown`` as the user gave it), refused unless it is an
+    existing folder: a mistyped root must not silently fall back to the shipped MNIST."""
+    if not root.exists():
+        raise DataRootError(
+            f"{shown} does not exist; create it (mkdir -p {as_shown(root)}) or pass the folder that holds "
+            f"{ROOT_LAYOUT}"
+        )
+    if not root.is_dir():
+        raise DataRootError(f"{shown} is not a directory; pass the folder that holds {ROOT_LAYOUT}")
+    return root
+
+
+def explicit_roots(data_dir: str | Path | None = None) -> list[Path]:
+    """The data roots the user named, in order: ``data_dir`` (``--data-dir``), then
+    ``$IMPROVED_GAN_DATA``; each must be an existing folder (:class:`DataRootError`)."""
+    roots = []
+    if data_dir is not None:
+        if str(data_dir) == "":
+            raise DataRootError(f"--data-dir is empty; pass the folder that holds {ROOT_LAYOUT}")
+        roots.append(_checked_root(Path(data_dir), f"--data-dir {as_shown(data_dir)}"))
+    if os.environ.get(ENV_VAR):
+        value = os.environ[ENV_VAR]
+        roots.append(_checked_root(Path(value), f"{ENV_VAR}={as_shown(value)}"))
+    return roots
+
+
+def _dataset_folder(root: Path, folder: str) -> Path:
+    path = root / folder
+    if path.exists() and not path.is_dir():
+        raise DataRootError(
+            f"{as_shown(path)} is not a directory; the data root must hold {folder}/ as a folder"
+        )
+    return path
+
+
 def candidate_dirs(dataset: IDXDataset, data_dir: str | Path | None = None) -> list[Path]:
     """The folders searched for ``dataset``'s files, in order."""
-    dirs: list[Path] = []
-    if data_dir is not None:
-        dirs.append(Path(data_dir) / dataset.folder)
-    if os.environ.get(ENV_VAR):
-        dirs.append(Path(os.environ[ENV_VAR]) / dataset.folder)
+    dirs = [_dataset_folder(root, dataset.folder) for root in explicit_roots(data_dir)]
     dirs.append(REPO_DATA / dataset.folder)
     dirs.extend(Path(d) for d in dataset.system_dirs)
     dirs.append(default_cache_root() / dataset.folder)
@@ -50,11 +93,8 @@ def candidate_dirs(dataset: IDXDataset, data_dir: str | Path | None = None) -> l
 
 
 def _download_dir(dataset: IDXDataset, data_dir: str | Path | None) -> Path:
-    if data_dir is not None:
-        return Path(data_dir) / dataset.folder
-    if os.environ.get(ENV_VAR):
-        return Path(os.environ[ENV_VAR]) / dataset.folder
-    return default_cache_root() / dataset.folder
+    roots = explicit_roots(data_dir)
+    return (roots[0] if roots else default_cache_root()) / dataset.folder
 
 
 def _find_file(file: IDXFile, dirs: list[Path]) -> Path | None:
@@ -127,9 +167,10 @@ def load_idx_dataset(
     label_path = locate_idx_file(dataset, label_file, data_dir, download)
     images = parse_idx(read_idx_bytes(image_path), str(image_path))
     labels = parse_idx(read_idx_bytes(label_path), str(label_path))
-    if images.dtype != np.uint8 or images.ndim != 3 or images.shape[1:] != (28, 28):
+    if images.dtype != np.uint8 or images.shape[1:] != dataset.image_shape:
         raise IDXFormatError(
-            f"{image_path}: expected uint8 images of shape (N, 28, 28), got {images.dtype} {images.shape}"
+            f"{image_path}: expected uint8 images of shape (N, {', '.join(map(str, dataset.image_shape))}), "
+            f"got {images.dtype} {images.shape}; the file is from another dataset, replace it"
         )
     if labels.dtype != np.uint8 or labels.ndim != 1:
         raise IDXFormatError(

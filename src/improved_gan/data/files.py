@@ -51,11 +51,13 @@ def _verify_md5(expected: str):
 
 
 def find_in_roots(dataset: FileDataset, names: tuple[str, ...], data_dir: str | Path | None) -> Path | None:
-    """The first existing ``<dir>/<name>`` over the candidate folders (in order) and ``names``."""
+    """The first ``<dir>/<name>`` that is a file or a folder, over the candidate folders (in
+    order) and ``names`` (a pipe or device under a dataset's name is passed over, never read)."""
     for folder in candidate_dirs(dataset, data_dir):  # type: ignore[arg-type]
         for name in names:
-            if (folder / name).exists():
-                return folder / name
+            path = folder / name
+            if path.is_file() or path.is_dir():
+                return path
     return None
 
 

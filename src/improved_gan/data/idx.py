@@ -8,12 +8,15 @@ uint32 dimension sizes, then the array in C order. Every malformed file raises
 from __future__ import annotations
 
 import gzip
+import io
+import math
 import struct
 import zlib
 from pathlib import Path
 
 import numpy as np
 
+from improved_gan.data.checks import brief, mib
 from improved_gan.errors import ImprovedGANError
 
 _DTYPES: dict[int, np.dtype] = {
@@ -24,26 +27,46 @@ _DTYPES: dict[int, np.dtype] = {
     0x0D: np.dtype(">f4"),
     0x0E: np.dtype(">f8"),
 }
+#: The largest IDX file read (decompressed): MNIST's training images are 47 MB.
+MAX_IDX_BYTES = 256 << 20
+MAX_NDIM = 8
 
 
 class IDXFormatError(ImprovedGANError):
     """The file is not a valid IDX file (bad magic, truncated, wrong size)."""
 
 
+def _gunzip(raw: bytes, path: Path) -> bytes:
+    """Decompress at most :data:`MAX_IDX_BYTES` (a gzip bomb is refused, not expanded)."""
+    try:
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as f:
+            data = f.read(MAX_IDX_BYTES + 1)
+    except (OSError, EOFError, zlib.error) as exc:
+        raise IDXFormatError(
+            f"{path} is a corrupt or truncated gzip file ({brief(exc)}); delete it and download it again"
+        ) from None
+    if len(data) > MAX_IDX_BYTES:
+        raise IDXFormatError(
+            f"{path} decompresses to more than {mib(MAX_IDX_BYTES)}, far more than any MNIST file; "
+            "it is not an IDX dataset file, delete it and download it again"
+        )
+    return data
+
+
 def read_idx_bytes(path: str | Path) -> bytes:
     """The decompressed bytes of an IDX file (``.gz`` by suffix or by its gzip magic)."""
     path = Path(path)
     try:
+        size = path.stat().st_size
+        if size > MAX_IDX_BYTES:
+            raise IDXFormatError(
+                f"{path} is {size:,} bytes, more than {mib(MAX_IDX_BYTES)}; it is not an IDX dataset file"
+            )
         raw = path.read_bytes()
     except OSError as exc:
-        raise IDXFormatError(f"cannot read {path}: {exc.strerror}") from exc
+        raise IDXFormatError(f"cannot read {path}: {exc.strerror or brief(exc)}") from None
     if raw[:2] == b"\x1f\x8b":
-        try:
-            return gzip.decompress(raw)
-        except (OSError, EOFError, zlib.error) as exc:
-            raise IDXFormatError(
-                f"{path} is a corrupt or truncated gzip file ({exc}); delete it and download it again"
-            ) from exc
+        return _gunzip(raw, path)
     if path.suffix == ".gz":
         raise IDXFormatError(f"{path} is named .gz but is not gzip data; delete it and download it again")
     return raw
@@ -59,15 +82,24 @@ def parse_idx(data: bytes, name: str = "<bytes>") -> np.ndarray:
             f"{name}: bad IDX magic number {data[:4].hex()} (expected 0000 08 01 or 0000 08 03 for MNIST); "
             "this is not an IDX file"
         )
+    if ndim > MAX_NDIM:
+        raise IDXFormatError(
+            f"{name}: the header declares {ndim} dimensions (at most {MAX_NDIM}); it is corrupt"
+        )
     header = 4 + 4 * ndim
     if len(data) < header:
         raise IDXFormatError(f"{name}: truncated IDX header ({len(data)} bytes, {header} needed)")
     shape = struct.unpack(f">{ndim}I", data[4:header])
     dtype = _DTYPES[code]
-    expected = header + int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    expected = header + math.prod(shape) * dtype.itemsize  # Python ints: no overflow
+    if expected > MAX_IDX_BYTES:
+        raise IDXFormatError(
+            f"{name}: the header declares shape {shape} ({expected:,} bytes, more than {mib(MAX_IDX_BYTES)}); "
+            "the header is corrupt, delete the file and download it again"
+        )
     if len(data) != expected:
         raise IDXFormatError(
-            f"{name}: the header declares shape {shape} ({expected} bytes) but the file has {len(data)} bytes; "
+            f"{name}: the header declares shape {shape} ({expected:,} bytes) but the file has {len(data):,} bytes; "
             "it is truncated or corrupt, delete it and download it again"
         )
     array = np.frombuffer(data, dtype=dtype, offset=header).reshape(shape)

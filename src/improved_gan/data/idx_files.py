@@ -25,6 +25,7 @@ class IDXDataset:
     mirrors: tuple[str, ...]
     system_dirs: tuple[str, ...] = field(default_factory=tuple)
     num_classes: int = 10
+    image_shape: tuple[int, int] = (28, 28)  # every image file must hold (N, *image_shape) uint8
     system_package: str = ""  # a Debian package that installs the files into system_dirs
 
 

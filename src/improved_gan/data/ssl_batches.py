@@ -16,7 +16,27 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from improved_gan.data.checks import is_int
 from improved_gan.errors import ImprovedGANError
+
+
+def _check_streams(
+    x_lab: torch.Tensor, y_lab: torch.Tensor, x_unl: torch.Tensor, batch_size: int, tile: str
+) -> None:
+    """Refuse inputs that would divide by zero, index out of range or pair images with the wrong labels."""
+    if not is_int(batch_size) or batch_size < 1:
+        raise ImprovedGANError(
+            f"batch_size must be an integer >= 1, got {batch_size!r}; the reference uses 100"
+        )
+    if tile not in ("floor", "ceil"):
+        raise ImprovedGANError(f"tile must be 'floor' or 'ceil', got {tile!r}")
+    for name, t in (("x_lab", x_lab), ("y_lab", y_lab), ("x_unl", x_unl)):
+        if not torch.is_tensor(t) or t.dim() == 0:
+            raise ImprovedGANError(f"{name} must be a tensor with a batch dimension, got {type(t).__name__}")
+    if len(x_lab) != len(y_lab):
+        raise ImprovedGANError(
+            f"{len(x_lab)} labelled images but {len(y_lab)} labels; pass one label per image"
+        )
 
 
 def data_permutation(n: int, seed_data: int) -> np.ndarray:
@@ -29,6 +49,14 @@ def balanced_labelled_subset(labels: np.ndarray, per_class: int, seed_data: int)
     ``seed_data`` permutation, grouped by class (class 0 first), as the reference selects them.
     Label −1 (an unlabelled image of a user's data) is never chosen."""
     labels = np.asarray(labels)
+    if labels.ndim != 1 or labels.dtype.kind not in "iu" or labels.size == 0:
+        raise ImprovedGANError(
+            f"labels must be a non-empty 1-D integer array, got {labels.dtype} of shape {labels.shape}"
+        )
+    if not is_int(per_class) or per_class < 1:
+        raise ImprovedGANError(f"labels per class must be an integer >= 1, got {per_class!r}; raise --labels")
+    if not is_int(seed_data) or not 0 <= seed_data < 2**32:
+        raise ImprovedGANError(f"seed_data must be an integer in 0..2**32-1, got {seed_data!r}")
     classes = np.unique(labels[labels >= 0])  # label −1: an unlabelled image (own data)
     perm = data_permutation(len(labels), seed_data)
     chosen = []
@@ -74,6 +102,7 @@ class SemiSupervisedBatches:
         batch_size: int = 100,
         tile: str = "floor",
     ) -> None:
+        _check_streams(x_lab, y_lab, x_unl, batch_size, tile)
         if len(x_unl) < batch_size:
             raise ImprovedGANError(f"{len(x_unl)} unlabelled examples, fewer than one batch of {batch_size}")
         self.x_lab, self.y_lab, self.x_unl = x_lab, y_lab, x_unl

@@ -8,10 +8,29 @@ from __future__ import annotations
 
 import numpy as np
 
+from improved_gan.data.checks import is_int
 from improved_gan.errors import ImprovedGANError
 
 SIZES = {"train": 2000, "test": 500}
 NUM_CLASSES = 10
+MAX_SIDE = 1024
+
+
+def _check(shape: tuple[int, ...], n: int | None) -> None:
+    """Refuse shapes and counts that would crash numpy or exhaust memory, with a one-line fix."""
+    ok = (
+        isinstance(shape, (tuple, list))
+        and len(shape) == 3
+        and all(is_int(d) for d in shape)
+        and 1 <= shape[0] <= 4
+        and all(1 <= d <= MAX_SIDE for d in shape[1:])
+    )
+    if not ok:
+        raise ImprovedGANError(
+            f"synthetic images need a shape (C, H, W) with C in 1..4 and H, W in 1..{MAX_SIDE}, got {shape!r}"
+        )
+    if n is not None and (not is_int(n) or n < 0):
+        raise ImprovedGANError(f"the number of synthetic images must be an integer >= 0, got {n!r}")
 
 
 def load_synthetic(
@@ -20,6 +39,8 @@ def load_synthetic(
     """``n`` (default 2,000 train / 500 test) images of ``shape`` and int64 labels 0..9."""
     if split not in SIZES:
         raise ImprovedGANError(f"unknown split {split!r} for synthetic; choose one of {sorted(SIZES)}")
+    _check(shape, n)
+    shape = tuple(int(d) for d in shape)
     n = SIZES[split] if n is None else min(n, SIZES[split])
     rng = np.random.default_rng(0 if split == "train" else 1)
     labels = np.arange(n, dtype=np.int64) % NUM_CLASSES  # cyclic: every prefix is class-balanced

@@ -9,6 +9,8 @@ feature extractors are (N, C, H, W).
 from __future__ import annotations
 
 import math
+import zipfile
+import zlib
 from pathlib import Path
 from typing import Literal
 
@@ -125,23 +127,28 @@ MAX_IMAGE_PIXELS = 64 * 1024 * 1024
 
 
 def open_image(path: str | Path, max_pixels: int = MAX_IMAGE_PIXELS) -> Image.Image:
-    """Open an image file lazily (headers only), refusing unreadable files and decompression bombs
-    with an :class:`ImprovedGANError` that names the file. Decode errors can still surface on
-    ``convert``/``load``: see :func:`decode_image`."""
+    """Open an image file lazily (headers only), refusing missing files, non-files (a pipe would
+    block), unreadable files and decompression bombs with an :class:`ImprovedGANError` that names
+    the file. Decode errors can still surface on ``convert``/``load``: see :func:`decode_image`."""
     path = Path(path)
+    if not path.is_file():
+        what = "is not a regular file" if path.exists() else "does not exist"
+        raise ImprovedGANError(f"{_shown(path)} {what}; pass a PNG, JPEG or BMP file")
     try:
         img = Image.open(path)
     except Image.DecompressionBombError as exc:
-        raise ImprovedGANError(f"{path}: refused, the image declares too many pixels ({exc})") from None
-    except (OSError, ValueError, SyntaxError) as exc:  # PIL raises all three on bad headers
         raise ImprovedGANError(
-            f"{path}: not a readable image ({_brief(exc)}); remove it or replace it with a PNG, JPEG or BMP"
+            f"{_shown(path)}: refused, the image declares too many pixels ({_brief(exc)})"
+        ) from None
+    except Exception as exc:  # PIL's plugins raise OSError, ValueError, SyntaxError, struct.error, ...
+        raise ImprovedGANError(
+            f"{_shown(path)}: not a readable image ({_brief(exc)}); remove it or replace it with a PNG, JPEG or BMP"
         ) from None
     w, h = img.size
     if w * h > max_pixels:
         img.close()
         raise ImprovedGANError(
-            f"{path}: refused, {w}×{h} pixels is above the {max_pixels:,}-pixel limit "
+            f"{_shown(path)}: refused, {w}×{h} pixels is above the {max_pixels:,}-pixel limit "
             "(a decompression bomb or a wrong file); resize it"
         )
     return img
@@ -153,10 +160,15 @@ def decode_image(path: str | Path, mode: str, max_pixels: int = MAX_IMAGE_PIXELS
     with open_image(path, max_pixels) as img:
         try:
             return np.asarray(img.convert(mode), dtype=np.uint8)
-        except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        except Exception as exc:  # truncated or corrupt data: PIL raises many types while decoding
             raise ImprovedGANError(
-                f"{path}: the image cannot be decoded ({_brief(exc)}); remove it or re-save it"
+                f"{_shown(path)}: the image cannot be decoded ({_brief(exc)}); remove it or re-save it"
             ) from None
+
+
+def _shown(path: Path) -> str:
+    text = str(path)
+    return text if text.isprintable() else ascii(text)
 
 
 def _brief(exc: BaseException) -> str:
@@ -170,9 +182,15 @@ class ImageFolder:
 
     def __init__(self, folder: str | Path) -> None:
         self.folder = Path(folder)
-        self.files = sorted(
-            p for p in self.folder.iterdir() if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-        )
+        if not self.folder.is_dir():
+            raise ImprovedGANError(f"{_shown(self.folder)} is not a folder of images; pass a folder")
+        try:
+            entries = list(self.folder.iterdir())
+        except OSError as exc:
+            raise ImprovedGANError(
+                f"cannot list {_shown(self.folder)}: {exc.strerror or _brief(exc)}"
+            ) from None
+        self.files = sorted(p for p in entries if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES)
         if not self.files:
             raise ImprovedGANError(f"{self.folder} holds no images ({', '.join(IMAGE_SUFFIXES)})")
         sizes, grey = set(), True
@@ -202,29 +220,99 @@ class ImageFolder:
         return np.stack([self.read(p) for p in self.files[start:stop]])
 
 
+# The largest array an .npz may hold (uncompressed): 50,000 ImageNet images at 128² are 2.4 GB.
+MAX_NPZ_BYTES = 8 << 30
+_NPZ_ERRORS = (  # what numpy and zipfile raise on corrupt, encrypted or exotic archives
+    OSError,
+    ValueError,
+    EOFError,
+    KeyError,
+    MemoryError,
+    RuntimeError,
+    NotImplementedError,
+    zipfile.BadZipFile,
+    zlib.error,
+)
+
+
+def _npy_declared_bytes(archive: zipfile.ZipFile, member: str) -> int | None:
+    """The data size an .npy member's header declares (None: the member is not an .npy)."""
+    with archive.open(member) as f:
+        if f.read(6) != b"\x93NUMPY":
+            return None
+        f.seek(0)
+        version = np.lib.format.read_magic(f)
+        read = (
+            np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+        )
+        shape, _, dtype = read(f)
+    return math.prod(shape) * dtype.itemsize
+
+
+def _npz_array(data: np.lib.npyio.NpzFile, key: str, path: Path) -> np.ndarray:
+    """One array of an open .npz, its declared size checked first (a zip bomb is not expanded)."""
+    member = f"{key}.npy" if f"{key}.npy" in data.zip.namelist() else key
+    size = data.zip.getinfo(member).file_size
+    declared = _npy_declared_bytes(data.zip, member)
+    if declared is not None and declared > size:
+        raise ImprovedGANError(
+            f"{_shown(path)}: {key!r} declares {declared:,} bytes of data but holds {size:,}; the file is "
+            "corrupt, save it again"
+        )
+    if size > MAX_NPZ_BYTES:
+        raise ImprovedGANError(
+            f"{_shown(path)}: {key!r} is {size:,} bytes uncompressed, above the {MAX_NPZ_BYTES >> 30} GiB "
+            "limit; save fewer or smaller images"
+        )
+    array = data[key]
+    if not isinstance(array, np.ndarray):
+        raise ImprovedGANError(f"{_shown(path)}: {key!r} is not a numpy array; save it with np.savez")
+    return array
+
+
+def _npz_contents(data: np.lib.npyio.NpzFile, path: Path) -> tuple[np.ndarray, np.ndarray | None]:
+    if "mu" in data.files and "sigma" in data.files:
+        raise ImprovedGANError(
+            f"{_shown(path)} holds feature statistics (mu, sigma), not images; use it as --reference for FID"
+        )
+    names = [k for k in ("images", "x", "arr_0") if k in data.files]
+    if not names and len(data.files) == 1:
+        names = data.files
+    if not names:
+        raise ImprovedGANError(
+            f"{_shown(path)} has arrays {data.files} and none named 'images'; "
+            "save them as np.savez(path, images=uint8_array)"
+        )
+    images = _npz_array(data, names[0], path)
+    scores = None
+    if "scores" in data.files:
+        scores = np.asarray(_npz_array(data, "scores", path), dtype=np.float64)
+    return images, scores
+
+
 def read_npz_images(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     """``(images, scores or None)`` of an ``.npz``: the array ``images``, ``x`` or ``arr_0`` (or
-    its only array), and the optional ``scores`` (one float per image)."""
+    its only array), and the optional ``scores`` (one float per image). A file that is not an
+    ``.npz`` (truncated, garbage, a pickle, a bare ``.npy``) is a one-line :class:`ImprovedGANError`."""
     path = Path(path)
+    if not path.is_file():
+        what = "is not a regular file" if path.exists() else "does not exist"
+        raise ImprovedGANError(f"{_shown(path)} {what}; pass an .npz file")
     try:
-        with np.load(path, allow_pickle=False) as data:
-            if "mu" in data.files and "sigma" in data.files:
-                raise ImprovedGANError(
-                    f"{path} holds feature statistics (mu, sigma), not images; use it as --reference for FID"
-                )
-            names = [k for k in ("images", "x", "arr_0") if k in data.files]
-            if not names and len(data.files) == 1:
-                names = data.files
-            if not names:
-                raise ImprovedGANError(
-                    f"{path} has arrays {data.files} and none named 'images'; save them as np.savez(path, images=uint8_array)"
-                )
-            images = data[names[0]]
-            scores = np.asarray(data["scores"], dtype=np.float64) if "scores" in data.files else None
-    except (OSError, ValueError) as exc:
-        raise ImprovedGANError(f"{path}: not a readable .npz file ({exc})") from exc
+        data = np.load(path, allow_pickle=False)
+        if not isinstance(data, np.lib.npyio.NpzFile):  # a bare .npy array
+            raise ImprovedGANError(
+                f"{_shown(path)} is a .npy array, not an .npz archive; save images as "
+                "np.savez(path, images=uint8_array)"
+            )
+        with data:
+            images, scores = _npz_contents(data, path)
+    except _NPZ_ERRORS as exc:
+        raise ImprovedGANError(f"{_shown(path)}: not a readable .npz file ({_brief(exc)})") from None
     if scores is not None and scores.shape != (len(images),):
-        raise ImprovedGANError(f"{path}: 'scores' must have shape ({len(images)},), got {scores.shape}")
+        raise ImprovedGANError(
+            f"{_shown(path)}: 'scores' must have shape ({len(images)},), got {scores.shape}"
+        )
     return images, scores
 
 
