@@ -113,7 +113,16 @@ def test_an_undecodable_file_is_skipped_with_a_warning(tmp_path, capsys) -> None
 @pytest.mark.hostile
 @pytest.mark.parametrize(
     "case",
-    ["no-folder", "no-train", "one-class", "empty-class", "unknown-test-class", "bad-spec", "npz-no-y"],
+    [
+        "no-folder",
+        "no-train",
+        "one-class",
+        "empty-class",
+        "unknown-test-class",
+        "bad-spec",
+        "npz-no-y",
+        "npz-torn",
+    ],
 )
 def test_bad_data_is_refused_in_one_line(case, tmp_path) -> None:
     root = tmp_path / "data"
@@ -131,9 +140,13 @@ def test_bad_data_is_refused_in_one_line(case, tmp_path) -> None:
             f.write_bytes(b"junk")
     if case == "unknown-test-class":
         (root / "test" / "yak").mkdir()
-    spec = {"bad-spec": f"dir:{root}", "npz-no-y": f"npz:{tmp_path / 'd.npz'}"}.get(case, f"folder:{root}")
+    npz = f"npz:{tmp_path / 'd.npz'}"
+    spec = {"bad-spec": f"dir:{root}", "npz-no-y": npz, "npz-torn": npz}.get(case, f"folder:{root}")
     if case == "npz-no-y":
         np.savez(tmp_path / "d.npz", x=np.zeros((4, 28, 28), np.uint8))
+    if case == "npz-torn":  # a zip cut short: zipfile's BadZipFile, not an OSError
+        np.savez(tmp_path / "d.npz", x=np.zeros((4, 28, 28), np.uint8), y=np.zeros(4, np.int64))
+        (tmp_path / "d.npz").write_bytes((tmp_path / "d.npz").read_bytes()[:-30])
     expected = {
         "no-folder": "no such folder",
         "no-train": "no train/ folder",
@@ -142,6 +155,7 @@ def test_bad_data_is_refused_in_one_line(case, tmp_path) -> None:
         "unknown-test-class": "['yak']",
         "bad-spec": "expected folder:DIR or npz:FILE",
         "npz-no-y": "no array 'y'",
+        "npz-torn": "not a readable .npz",
     }[case]
     with pytest.raises(ImprovedGANError, match=expected.replace("[", r"\[").replace("]", r"\]")) as info:
         read_own_data(spec, (1, 28, 28))

@@ -15,8 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
@@ -25,23 +23,13 @@ from improved_gan.data.checks import brief, is_int, shown
 from improved_gan.data.datasets import DatasetNotFoundError, default_cache_root
 from improved_gan.data.files import FileDataset, find_in_roots
 from improved_gan.errors import ImprovedGANError
-from improved_gan.utils.images import decode_image
+from improved_gan.utils.images import NPZ_READ_ERRORS, decode_image
 
 IMAGEFOLDER = FileDataset(name="imagefolder", folder="imagefolder")
 EXTENSIONS = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp", ".ppm", ".tif", ".tiff"}
 SPLIT_FOLDERS = {"train": ("train",), "test": ("test", "val")}
 MAX_IMAGE_SIZE = 1024
-_CACHE_ERRORS = (  # a broken cache file is rebuilt, whatever numpy or zipfile make of it
-    OSError,
-    ValueError,
-    KeyError,
-    EOFError,
-    MemoryError,
-    RuntimeError,
-    NotImplementedError,
-    zipfile.BadZipFile,
-    zlib.error,
-)
+_CACHE_ERRORS = NPZ_READ_ERRORS  # a broken cache file is rebuilt, whatever numpy or zipfile make of it
 
 
 class ImageFolderError(ImprovedGANError):

@@ -25,7 +25,7 @@ import numpy as np
 from PIL import Image
 
 from improved_gan.errors import ImprovedGANError
-from improved_gan.utils.images import IMAGE_SUFFIXES, open_image
+from improved_gan.utils.images import IMAGE_SUFFIXES, NPZ_READ_ERRORS, open_image
 
 UNLABELLED_DIRS = ("unlabelled", "unlabeled")
 HELD_OUT_FRACTION = 0.1
@@ -211,7 +211,7 @@ def read_data_npz(path: str | Path, shape: tuple[int, int, int]) -> OwnData:
             arrays = {k: data[k] for k in data.files}
     except FileNotFoundError:
         raise ImprovedGANError(f"--data npz:{path}: no such file") from None
-    except (OSError, ValueError, EOFError) as exc:
+    except NPZ_READ_ERRORS as exc:
         raise ImprovedGANError(
             f"{path}: not a readable .npz ({exc}); save it with np.savez(path, x=..., y=...)"
         ) from None
@@ -292,7 +292,7 @@ def own_data_classes(spec: str) -> list[str]:
             if "classes" in data.files:
                 return [str(c) for c in data["classes"]]
             y = data["y"] if "y" in data.files else np.zeros(0, np.int64)
-    except (OSError, ValueError, EOFError) as exc:
+    except NPZ_READ_ERRORS as exc:
         raise ImprovedGANError(f"--data npz:{path}: not a readable .npz ({exc})") from None
     return [str(i) for i in range(int(y.max()) + 1 if y.size else 0)]
 

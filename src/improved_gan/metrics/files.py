@@ -5,36 +5,15 @@ hostile file makes numpy or zipfile raise becomes one :class:`ImprovedGANError` 
 from __future__ import annotations
 
 import os
-import struct
 import tempfile
-import tokenize
-import zipfile
-import zlib
 from pathlib import Path
 
 import numpy as np
 
 from improved_gan.errors import ImprovedGANError
+from improved_gan.utils.images import NPZ_READ_ERRORS
 
-# What numpy's format reader and zipfile raise on bad bytes (a header that does not parse, a
-# truncated member, a bad CRC, an unsupported compression, a declared size beyond memory).
-READ_ERRORS = (
-    OSError,
-    ValueError,
-    EOFError,
-    KeyError,
-    TypeError,
-    IndexError,
-    OverflowError,
-    MemoryError,
-    SyntaxError,
-    NotImplementedError,
-    RuntimeError,
-    zipfile.BadZipFile,
-    zlib.error,
-    struct.error,
-    tokenize.TokenError,  # numpy tokenizes the .npy header
-)
+READ_ERRORS = NPZ_READ_ERRORS
 
 
 def _brief(exc: BaseException) -> str:
@@ -62,15 +41,21 @@ def read_npy(path: str | Path) -> np.ndarray:
     return array
 
 
-def read_npz(path: str | Path) -> dict[str, np.ndarray]:
-    """Every array of an ``.npz`` file, read into memory."""
-    path = Path(path)
+def _open_npz(path: Path) -> np.lib.npyio.NpzFile:
+    """An open ``.npz`` archive (its zip directory read, no array yet), or a one-line error."""
     try:
         data = np.load(path, allow_pickle=False)
     except READ_ERRORS as exc:
         raise unreadable(path, ".npz", exc) from None
     if not isinstance(data, np.lib.npyio.NpzFile):
         raise ImprovedGANError(f"{path}: is not an .npz archive (an .npy array?); use the .npy suffix")
+    return data
+
+
+def read_npz(path: str | Path) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` file, read into memory."""
+    path = Path(path)
+    data = _open_npz(path)
     try:
         with data:
             return {name: data[name] for name in data.files}
@@ -80,14 +65,7 @@ def read_npz(path: str | Path) -> dict[str, np.ndarray]:
 
 def npz_names(path: str | Path) -> list[str]:
     """The array names of an ``.npz`` file (its zip directory only: no array is read)."""
-    path = Path(path)
-    try:
-        data = np.load(path, allow_pickle=False)
-    except READ_ERRORS as exc:
-        raise unreadable(path, ".npz", exc) from None
-    if not isinstance(data, np.lib.npyio.NpzFile):
-        raise ImprovedGANError(f"{path}: is not an .npz archive (an .npy array?); use the .npy suffix")
-    with data:
+    with _open_npz(Path(path)) as data:
         return list(data.files)
 
 

@@ -23,7 +23,7 @@ from tqdm.auto import tqdm
 from improved_gan.data.catalog import dataset_info, to_float
 from improved_gan.data.own_data import image_to_input
 from improved_gan.errors import ImprovedGANError
-from improved_gan.training.build import data_range, test_batch_size
+from improved_gan.training.build import data_range, predict_logits, test_batch_size
 from improved_gan.training.run_dir import CLASSES, RunDir
 from improved_gan.training.saved_run import load_run_models
 from improved_gan.utils.images import IMAGE_SUFFIXES
@@ -62,14 +62,7 @@ class Classifier(nn.Module):
                 f"got {images.dtype} {tuple(images.shape)}; convert them with image_to_input"
             )
         x = torch.from_numpy(to_float(images, self.dataset, self.value_range)).flatten(1)
-        device = next(self.D.parameters()).device
-        logits = torch.cat(
-            [
-                self.D(x[i : i + self.batch_size].to(device)).float().cpu()
-                for i in range(0, len(x), self.batch_size)
-            ]
-        )
-        return logits.softmax(1)
+        return predict_logits(self.D, x, self.batch_size).softmax(1)
 
 
 def run_classes(run: RunDir, dataset: str, k: int) -> list[str]:

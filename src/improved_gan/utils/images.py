@@ -9,6 +9,8 @@ feature extractors are (N, C, H, W).
 from __future__ import annotations
 
 import math
+import struct
+import tokenize
 import zipfile
 import zlib
 from pathlib import Path
@@ -222,16 +224,24 @@ class ImageFolder:
 
 # The largest array an .npz may hold (uncompressed): 50,000 ImageNet images at 128² are 2.4 GB.
 MAX_NPZ_BYTES = 8 << 30
-_NPZ_ERRORS = (  # what numpy and zipfile raise on corrupt, encrypted or exotic archives
+#: What numpy's format reader and zipfile raise on bad bytes (a header that does not parse, a
+#: truncated member, a bad CRC, an encrypted or unsupported member, a declared size beyond memory).
+NPZ_READ_ERRORS = (
     OSError,
     ValueError,
     EOFError,
     KeyError,
+    TypeError,
+    IndexError,
+    OverflowError,
     MemoryError,
-    RuntimeError,
+    SyntaxError,
     NotImplementedError,
+    RuntimeError,
     zipfile.BadZipFile,
     zlib.error,
+    struct.error,
+    tokenize.TokenError,  # numpy tokenizes the .npy header
 )
 
 
@@ -307,7 +317,7 @@ def read_npz_images(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
             )
         with data:
             images, scores = _npz_contents(data, path)
-    except _NPZ_ERRORS as exc:
+    except NPZ_READ_ERRORS as exc:
         raise ImprovedGANError(f"{_shown(path)}: not a readable .npz file ({_brief(exc)})") from None
     if scores is not None and scores.shape != (len(images),):
         raise ImprovedGANError(
