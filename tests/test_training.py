@@ -151,6 +151,9 @@ def test_reproduce_table1_trains_collects_and_writes_markdown(tmp_path, capsys):
     assert main(args) == 0
     md = (tmp_path / "t1" / "table1.md").read_text()
     assert "1677 ± 452" in md and "| runs | 2 |" in md
+    # the capped test set is named, with a warning; one epoch is "1 epoch"
+    assert "test errors out of 200 (preset mnist-fm-2016, 1 epoch;" in md
+    assert "The test set was capped" in md and "out of 10,000" in md
     data = json.loads((tmp_path / "t1" / "table1.json").read_text())
     errors = data["rows"]["20"]["errors"]
     assert len(errors) == 2 and all(0 <= e <= 200 for e in errors)

@@ -67,11 +67,14 @@ class SSLTable:
     percent: bool  # % test error (Table 2, SVHN) rather than test errors out of 10,000 (Table 1)
 
 
+#: Test-set size behind the paper's counts (Table 1 counts errors, the other tables give rates).
+PAPER_TEST_SIZE = {"table1": 10_000}
+
 SSL_TABLES = {
     "table1": SSLTable(
         "table1",
-        "Table 1, permutation-invariant MNIST: test errors out of 10,000",
-        "mnist-fm",
+        "Table 1, permutation-invariant MNIST: test errors out of {n_test}",
+        "mnist-fm-2016",
         (20, 50, 100, 200),
         300,
         PAPER_TABLE1,
@@ -209,7 +212,16 @@ def format_ssl_table(results: dict) -> str:
     counts = "| runs | " + " | ".join(str(len(rows[n]["errors"])) for n in labels)
     ens = "| improved-gan ensemble (softmax average) | " + " | ".join(ensemble(rows[n]) for n in labels)
     lines = [paper, paper_ens, ours, ens, counts]
-    title = f"{spec.title} (preset {results['preset']}, {results['epochs']} epochs; std is the sample std over runs)\n\n"
+    sizes = sorted({r["n_test"] for r in rows.values() if r.get("n_test")})
+    name = spec.title.format(n_test=" or ".join(f"{n:,}" for n in sizes) or "10,000")
+    epochs = results["epochs"]
+    title = (
+        f"{name} (preset {results['preset']}, {epochs} epoch{'' if epochs == 1 else 's'}; "
+        "std is the sample std over runs)\n\n"
+    )
+    full = PAPER_TEST_SIZE.get(spec.name)
+    if full and sizes and sizes != [full]:
+        title += f"The test set was capped: counts are not comparable with the paper's, which are out of {full:,}.\n\n"
     return title + head + "\n".join(line + " |" for line in lines) + "\n"
 
 
@@ -270,7 +282,7 @@ def format_table3(results: dict) -> str:
     """Markdown for :func:`reproduce_table3`: paper IS beside ours (mean ± std over seeds)."""
     lines = [
         f"Table 3, CIFAR-10 Inception Scores ({results['samples']} samples per run, 10 splits; "
-        f"{results.get('epochs', '?')} epochs)\n",
+        f"{results.get('epochs', '?')} epoch{'' if results.get('epochs') == 1 else 's'})\n",
         "| Model | Paper IS | improved-gan IS (mean ± std over runs) | runs |",
         "|---|---|---|---|",
         f"| Real data | {PAPER_REAL_IS[0]:g} ± {PAPER_REAL_IS[1]:g} | – | – |",

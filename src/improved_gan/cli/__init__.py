@@ -38,9 +38,26 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+# Options whose values may start with "-" (``--value-range -1,1``), which argparse would take
+# for an option: main() joins them to their value (``--value-range=-1,1``).
+NEGATIVE_VALUE_OPTIONS = ("--value-range",)
+
+
+def _join_negative_values(argv: list[str]) -> list[str]:
+    out: list[str] = []
+    tokens = iter(argv)
+    for token in tokens:
+        if token in NEGATIVE_VALUE_OPTIONS:
+            value = next(tokens, None)
+            out.append(token if value is None else f"{token}={value}")
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args = parser.parse_args(_join_negative_values(sys.argv[1:] if argv is None else list(argv)))
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
@@ -51,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("improved-gan: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `improved-gan presets | head`: the reader left; stop quietly, as Unix tools do
+        _silence_stdout()
+        return 0
     except MemoryError:
         return _fail("out of memory; use a smaller --set batch_size or fewer images, or free memory")
     except OSError as exc:
@@ -63,7 +83,21 @@ def main(argv: list[str] | None = None) -> int:
             f"internal error ({type(exc).__name__}: {_one_line(str(exc))}); this is a bug in "
             f"improved-gan: rerun with {TRACEBACK_ENV}=1 for the traceback and report it"
         )
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
     return int(result or 0)
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null so that the interpreter's final flush does not fail again."""
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        os.close(devnull)
+    except (OSError, ValueError):  # stdout is not a file (captured in tests): nothing to flush
+        pass
 
 
 # Set to show the traceback of an unexpected error instead of the one-line message.

@@ -95,11 +95,23 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 
 def _presets(args: argparse.Namespace) -> int:
-    from improved_gan.training.config import preset_names
+    from improved_gan.training.config import load_config, preset_names, preset_summary
 
-    for name in preset_names():
-        print(name)
+    names = preset_names()
+    if args.names:
+        print("\n".join(names))
+        return 0
+    width = max(map(len, names))
+    for name in names:
+        config = load_config(name)
+        labels = f"{config.labels} labels" if config.labels else "no labels"
+        print(f"{name:<{width}}  {config.dataset}, {labels}, {_plural(config.epochs, 'epoch')}")
+        print(f"{'':<{width}}  {preset_summary(name)}")
     return 0
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -131,21 +143,28 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
 
-    p = subparsers.add_parser("evaluate", help="print the test errors of a run's discriminator")
-    p.add_argument("run_dir")
+    p = subparsers.add_parser(
+        "evaluate",
+        help="print the test errors of a run's discriminator",
+        description="Classify the run's test set with its last checkpoint (the test-time weights: the EMA "
+        "average where the run keeps one) and print the errors.",
+    )
+    p.add_argument("run_dir", help="a run directory written by `improved-gan train` (holds config.yaml)")
     p.add_argument("--raw", action="store_true", help="use the raw weights instead of the test-time average")
-    p.add_argument("--data-dir")
+    p.add_argument("--data-dir", help="data root, if the data moved since training (default: the run's own)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_evaluate)
 
     p = subparsers.add_parser(
         "reproduce",
         help="reproduce a table of the paper (table1, table2, svhn, table3)",
-        description="table1: MNIST (mnist-fm); table2: CIFAR-10 (cifar10-fm); svhn: SVHN (svhn-fm); "
+        description="table1: MNIST (mnist-fm-2016); table2: CIFAR-10 (cifar10-fm); svhn: SVHN (svhn-fm); "
         "table3: CIFAR-10 Inception Scores of the table3-* presets. Defaults are the paper's labels, "
         "epochs and 10 seeds (1 seed for table3).",
     )
-    p.add_argument("table", choices=["table1", "table2", "svhn", "table3"])
+    p.add_argument(
+        "table", choices=["table1", "table2", "svhn", "table3"], help="the paper's table to rebuild"
+    )
     p.add_argument(
         "--labels",
         type=int,
@@ -154,7 +173,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--seeds", type=int, nargs="+", help="seeds (default 1..10; table3: 1)")
     p.add_argument("--epochs", type=int, help="epochs per run (default: the preset's / the paper's)")
-    p.add_argument("--preset", help="preset (default: mnist-fm, cifar10-fm or svhn-fm)")
+    p.add_argument("--preset", help="preset (default: mnist-fm-2016, cifar10-fm or svhn-fm)")
     p.add_argument(
         "--presets",
         nargs="+",
@@ -165,11 +184,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--score-device", default="cpu", help="table3: device for the Inception network")
     p.add_argument("--inception-weights", help="table3: path of the converted Inception weights")
     p.add_argument("--runs-root", help="where the runs and the table go (default runs/<table>)")
-    p.add_argument("--data-dir")
-    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    p.add_argument("--data-dir", help="data root (as for train)")
+    p.add_argument(
+        "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key of every run"
+    )
     p.add_argument("--collect-only", action="store_true", help="only collect finished runs, train nothing")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_reproduce)
 
-    p = subparsers.add_parser("presets", help="list the training presets")
+    p = subparsers.add_parser(
+        "presets", help="list the training presets with their data and what they reproduce"
+    )
+    p.add_argument("--names", action="store_true", help="print the bare names only, one per line")
     p.set_defaults(func=_presets)

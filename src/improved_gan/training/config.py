@@ -281,6 +281,17 @@ def preset_names() -> list[str]:
     return sorted(p.stem for p in PRESET_DIR.glob("*.yaml"))
 
 
+def preset_summary(name: str) -> str:
+    """The one-line description a preset file gives in its first ``# summary:`` comment."""
+    path = PRESET_DIR / f"{name}.yaml"
+    if not path.is_file():
+        raise ImprovedGANError(f"unknown preset {name!r}; see `improved-gan presets`")
+    for line in path.read_text().splitlines():
+        if line.startswith("# summary:"):
+            return line.removeprefix("# summary:").strip()
+    return ""
+
+
 def _read_yaml(path: Path) -> dict[str, Any]:
     try:
         data = yaml.safe_load(path.read_text())
