@@ -455,6 +455,29 @@ def test_resume_with_one_metrics_line_beyond_the_checkpoint_continues(run, tmp_p
     assert [r["epoch"] for r in records] == [1, 2] and records[1]["test_errors"] >= 0
 
 
+@pytest.mark.hostile
+def test_resume_with_metrics_but_no_config_is_refused(run, tmp_path, capsys):
+    """Without config.yaml the run's settings are unknown: resuming would restart and drop its metrics."""
+    (run / CHECKPOINT).unlink()
+    (run / CONFIG).unlink()
+    before = snapshot(run)
+    msg = cli_error(capsys, resume_argv(tmp_path, lr=0.1))
+    assert f"holds {METRICS} but no {CONFIG}" in msg and "another --run-dir" in msg
+    assert snapshot(run) == before
+
+
+@pytest.mark.parametrize("state", ["missing", "empty", "empty-metrics"])
+def test_resume_on_a_run_dir_without_a_run_starts_one(tmp_path, state):
+    """The Makefile's demo trains with --resume: a directory without a run starts a fresh one."""
+    run = tmp_path / "run"
+    if state != "missing":
+        run.mkdir()
+    if state == "empty-metrics":
+        (run / METRICS).write_bytes(b"")
+    assert main(resume_argv(tmp_path, epochs=1)) == 0
+    assert [r["epoch"] for r in RunDir(run).read_metrics()] == [1] and RunDir(run).completed_epoch() == 1
+
+
 def _foreign_config(run: Path) -> None:
     (run / CHECKPOINT).unlink()
     (run / METRICS).unlink()

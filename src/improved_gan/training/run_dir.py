@@ -198,6 +198,11 @@ class RunDir:
                 ) from None
 
     def _check_resume(self, config: TrainConfig) -> None:
+        if not self.config_path.exists() and self.read_metrics():  # a run writes its config first
+            raise ImprovedGANError(
+                f"cannot resume {self.path}: it holds {METRICS} but no {CONFIG}, so its settings are "
+                f"unknown; restore the run's {CONFIG}, or {_NEW_RUN_DIR}"
+            )
         if self.config_path.exists() or self.has_checkpoint():
             old = self.read_config().model_dump()
             free = TrainConfig.runtime_fields()
