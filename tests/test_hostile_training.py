@@ -18,6 +18,7 @@ import pytest
 import torch
 import yaml
 from conftest import cli_error, tiny_config
+from pydantic import BaseModel
 
 import improved_gan.training.loop as loop_module
 import improved_gan.training.run_dir as run_dir_module
@@ -25,6 +26,7 @@ import improved_gan.utils.checkpoint as checkpoint_module
 from improved_gan.cli import main
 from improved_gan.errors import ImprovedGANError
 from improved_gan.training import RunDir, evaluate_run, sample_from_run, train
+from improved_gan.training.config import TrainConfig, validate_config
 from improved_gan.training.run_dir import CHECKPOINT, CONFIG, METRICS
 from improved_gan.utils.checkpoint import load_checkpoint, save_checkpoint
 
@@ -137,6 +139,39 @@ def test_bad_setting_is_refused_before_anything_is_written(tmp_path, capsys, arg
     assert expected in msg
     assert "; " in msg  # the problem, then the fix
     assert not (tmp_path / "run").exists()
+
+
+def _float_fields(model=TrainConfig, prefix: str = "") -> list[str]:
+    """Every float setting of the config (nested groups included), as a dotted path."""
+    found = []
+    for name, field in model.model_fields.items():
+        kind = field.annotation
+        if isinstance(kind, type) and issubclass(kind, BaseModel):
+            found += _float_fields(kind, f"{prefix}{name}.")
+        elif "float" in str(kind):
+            found.append(prefix + name)
+    return found
+
+
+FLOAT_FIELDS = _float_fields()
+
+
+@pytest.mark.hostile
+@pytest.mark.parametrize("value", [math.nan, math.inf, -math.inf], ids=["nan", "inf", "minus-inf"])
+@pytest.mark.parametrize("field", FLOAT_FIELDS)
+def test_every_float_setting_refuses_nonfinite(tmp_path, field, value):
+    """Not only lr and unlabeled_weight: a field added later gets the same refusal."""
+    data = tiny_config(tmp_path)
+    *groups, name = field.split(".")
+    target = data
+    for group in groups:
+        target = target.setdefault(group, {})
+    target[name] = [value, 0.999] if name == "betas" else value
+    with pytest.raises(ImprovedGANError) as caught:
+        validate_config(data)
+    msg = str(caught.value)
+    assert name in msg and "\n" not in msg and "; " in msg
+    assert len(FLOAT_FIELDS) >= 14
 
 
 # --- 4: config files (duplicate keys and other broken YAML) ----------------------------------
