@@ -12,6 +12,7 @@ Score (which needs the Inception weights, see ``improved-gan score``).
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -101,6 +102,24 @@ def _mean_std(values: Sequence[float], digits: int = 1) -> str:
     return f"{arr.mean():.{digits}f} ± {std:.{digits}f}"
 
 
+def _write_outputs(runs_root: Path, table: str, markdown: str, results: dict) -> None:
+    """``<table>.md`` and ``<table>.json`` in ``runs_root``, each replaced atomically."""
+    try:
+        runs_root.mkdir(parents=True, exist_ok=True)
+        for name, text in ((f"{table}.md", markdown), (f"{table}.json", json.dumps(results, indent=2))):
+            tmp = runs_root / f".{name}.tmp"
+            try:
+                tmp.write_text(text)
+                os.replace(tmp, runs_root / name)
+            finally:
+                tmp.unlink(missing_ok=True)
+    except OSError as exc:
+        raise ImprovedGANError(
+            f"cannot write the {table} table into {runs_root} ({exc.strerror or exc}); "
+            "free disk space, fix the permissions or pass another --runs-root (the runs are kept)"
+        ) from None
+
+
 def _ensure_run(config, train_missing: bool, progress: bool) -> Path | None:
     """The run directory once it has ``config.epochs`` epochs (training or resuming it when
     ``train_missing``), else None."""
@@ -132,7 +151,7 @@ def reproduce_ssl_table(
         raise ImprovedGANError(f"unknown table {table!r}; choose one of {', '.join(SSL_TABLES)}")
     spec = SSL_TABLES[table]
     labels = tuple(labels or spec.labels)
-    epochs = epochs or spec.epochs
+    epochs = spec.epochs if epochs is None else epochs  # 0 is refused by the config, not replaced
     preset = preset or spec.preset
     runs_root = Path(runs_root or f"runs/{table}")
     results: dict = {"table": table, "epochs": epochs, "preset": preset, "rows": {}}
@@ -170,9 +189,7 @@ def reproduce_ssl_table(
             f"no finished runs under {runs_root} for epochs={epochs}; run without --collect-only to train them"
         )
     markdown = format_ssl_table(results)
-    runs_root.mkdir(parents=True, exist_ok=True)
-    (runs_root / f"{table}.md").write_text(markdown)
-    (runs_root / f"{table}.json").write_text(json.dumps(results, indent=2))
+    _write_outputs(runs_root, table, markdown, results)
     return markdown, results
 
 
@@ -272,9 +289,7 @@ def reproduce_table3(
             f"no finished runs under {runs_root}; run without --collect-only to train them"
         )
     markdown = format_table3(results)
-    runs_root.mkdir(parents=True, exist_ok=True)
-    (runs_root / "table3.md").write_text(markdown)
-    (runs_root / "table3.json").write_text(json.dumps(results, indent=2))
+    _write_outputs(runs_root, "table3", markdown, results)
     return markdown, results
 
 

@@ -34,8 +34,12 @@ def _train(args: argparse.Namespace) -> int:
     if not context_from_env().is_main:  # under torchrun, rank 0 alone reports
         return 0
     run = RunDir(run_dir)
-    last = run.read_metrics()[-1]
-    if "test_errors" not in last:  # an unsupervised run
+    records = run.read_metrics()
+    if not records:  # e.g. a resumed run whose metrics were removed
+        print(f"{run_dir}: epoch {run.completed_epoch()}; no metrics in {run.metrics_path}")
+        return 0
+    last = records[-1]
+    if last.get("test_errors") is None:  # an unsupervised run
         print(f"{run_dir}: epoch {last['epoch']}, unsupervised; details in {run.metrics_path}")
         return 0
     print(

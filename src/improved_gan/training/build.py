@@ -26,7 +26,14 @@ from improved_gan.training.config import TrainConfig
 from improved_gan.training.ema import ParameterEMA
 from improved_gan.training.optim import ReferenceAdam
 from improved_gan.training.runtime import apply_runtime_options
-from improved_gan.utils.checkpoint import load_optimizer_tensors, optimizer_tensors, prefixed, unprefixed
+from improved_gan.utils.checkpoint import (
+    Layout,
+    check_layout,
+    load_optimizer_tensors,
+    optimizer_tensors,
+    prefixed,
+    unprefixed,
+)
 
 _DATA_SEED_OFFSET = 7919  # the batch-order generator's seed is seed + this (decoupled from init)
 
@@ -182,6 +189,81 @@ class TrainingState:
             self.ha_g.load_state_dict(unprefixed("ha_g", tensors))
         torch.set_rng_state(tensors["rng.torch"])
         self.data_rng.set_state(tensors["rng.data"])
+
+
+def _spec(t: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.dtype, tuple[int, ...]]:
+    return dtype or t.dtype, tuple(t.shape)
+
+
+def _optimizer_layout(prefix: str, params: list[torch.Tensor]) -> tuple[Layout, list[set[str]]]:
+    """ReferenceAdam's state: step, exp_avg, exp_avg_sq per parameter (absent before its first step)."""
+    layout: Layout = {}
+    groups = []
+    for i, p in enumerate(params):
+        names = {f"{prefix}.{i}.step": _spec(torch.zeros(()), torch.float64)}
+        names.update({f"{prefix}.{i}.{k}": _spec(p) for k in ("exp_avg", "exp_avg_sq")})
+        layout.update(names)
+        groups.append(set(names))
+    return layout, groups
+
+
+def checkpoint_layout(config: TrainConfig, D: nn.Module, G: nn.Module) -> tuple[Layout, list[set[str]]]:
+    """What a checkpoint of ``config``'s run holds (:meth:`TrainingState.tensors`), as
+    (name -> (dtype, shape), the optional groups) for :func:`~improved_gan.utils.checkpoint.check_layout`."""
+    layout: Layout = {f"D.{k}": _spec(v) for k, v in D.state_dict().items()}
+    layout.update({f"G.{k}": _spec(v) for k, v in G.state_dict().items()})
+    d_named = [(n, p) for n, p in D.named_parameters() if p.requires_grad]
+    g_params = list(G.parameters())
+    optional: list[set[str]] = []
+    for prefix, params in (("opt_d", [p for _, p in d_named]), ("opt_g", g_params)):
+        part, groups = _optimizer_layout(prefix, params)
+        layout.update(part)
+        optional += groups
+    count = _spec(torch.zeros((), dtype=torch.int64))
+    if config.ema.enabled:
+        layout.update({f"ema.shadow.{n}": _spec(p) for n, p in d_named})
+        layout["ema.num_updates"] = count
+    if config.techniques.historical_averaging > 0:
+        for prefix, params in (("ha_d", [p for _, p in d_named]), ("ha_g", g_params)):
+            layout.update({f"{prefix}.mean.{i}": _spec(p, torch.float64) for i, p in enumerate(params)})
+            layout[f"{prefix}.count"] = count
+    rng = _spec(torch.Generator().get_state())
+    layout.update({"rng.torch": rng, "rng.data": rng})
+    return layout, optional
+
+
+def shape_models(config: TrainConfig) -> tuple[nn.Module, nn.Module]:
+    """D and G on the meta device (names, dtypes and shapes, no memory): to check a checkpoint
+    before the data is loaded."""
+    with torch.device("meta"):
+        return build_models(config)
+
+
+def check_checkpoint(
+    path: object, tensors: dict[str, torch.Tensor], config: TrainConfig, D: nn.Module, G: nn.Module
+) -> None:
+    """Refuse a checkpoint that is not one of ``config``'s run: other names, dtypes or shapes,
+    negative step counts, or random-generator states that are not valid."""
+    check_layout(path, tensors, *checkpoint_layout(config, D, G))
+    counts = [
+        k
+        for k in tensors
+        if k.startswith(("opt_", "ema.", "ha_")) and k.endswith((".num_updates", ".count", ".step"))
+    ]
+    negative = [k for k in counts if float(tensors[k]) < 0]
+    if negative:
+        raise ImprovedGANError(
+            f"checkpoint {path}: {negative[0]} is negative ({float(tensors[negative[0]]):g}); "
+            "the file was altered: restore it or train again"
+        )
+    for name in ("rng.torch", "rng.data"):
+        try:
+            torch.Generator().set_state(tensors[name])
+        except RuntimeError:
+            raise ImprovedGANError(
+                f"checkpoint {path}: {name} is not a valid random-generator state; "
+                "the file was altered: restore it or train again"
+            ) from None
 
 
 def build_state(config: TrainConfig, device: torch.device, x_train: torch.Tensor) -> TrainingState:

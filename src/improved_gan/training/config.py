@@ -39,7 +39,7 @@ def _runtime(default: Any, group: str, **kwargs: Any) -> Any:
 class EMAConfig(BaseModel):
     """Test-time parameter averaging of D (the reference's ``disc_param_avg``)."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     enabled: bool = True
     decay: float = 0.9999
     bias_correction: bool = True
@@ -50,7 +50,7 @@ class TechniquesConfig(BaseModel):
     with ``generator_loss``). Under torchrun, minibatch discrimination compares the examples of one
     process's batch; VBN's reference batch is the same on every process (README "Scaling out")."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     minibatch_discrimination: bool = False
     minibatch_kernels: int = 100
     minibatch_kernel_dim: int = 5
@@ -67,7 +67,7 @@ class ConvConfig(BaseModel):
     dropout 0.2, no input noise; SVHN FM: 64/128; minibatch discrimination: 96/192, input noise
     0.2, no input dropout."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     d_widths: tuple[int, int] = (96, 192)
     g_widths: tuple[int, int, int] = (512, 256, 128)
     lrelu_slope: float = 0.2
@@ -81,7 +81,7 @@ class ImagenetConfig(BaseModel):
     ``imagenet/train_imagenet.py``). The
     minibatch features' size comes from ``techniques.minibatch_kernels`` / ``_kernel_dim``."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     z_dim: int = 8192
     g_widths: tuple[int, int, int, int, int, int] = (512, 256, 128, 64, 64, 64)
     noise_channels: tuple[int, int, int, int, int, int] = (64, 64, 32, 16, 8, 8)
@@ -90,10 +90,63 @@ class ImagenetConfig(BaseModel):
     input_noise: float = 0.1
 
 
+_SEED_LIMIT = 2**32  # numpy's legacy seeding (the labelled subset) takes seeds below 2**32
+_MAX_THREADS = 4096
+
+
+def _require(ok: bool, name: str, value: Any, rule: str, example: Any) -> None:
+    """Raise the one-line range error of setting ``name`` unless ``ok``."""
+    if not ok:
+        raise ValueError(f"{name} must be {rule}, got {value}; set {name} to e.g. {example}")
+
+
+def _check_ints(c: TrainConfig) -> None:
+    for name in ("seed", "seed_data"):
+        value = getattr(c, name)
+        if value is not None:
+            _require(0 <= value < _SEED_LIMIT, name, value, "an integer in [0, 2**32)", 1)
+    for name, example in (("epochs", 300), ("batch_size", 100), ("init_examples", 500), ("g_steps", 1)):
+        _require(getattr(c, name) >= 1, name, getattr(c, name), "a positive integer", example)
+    for name in ("max_train_examples", "max_test_examples"):
+        value = getattr(c, name)
+        if value is not None and value < 1:
+            raise ValueError(
+                f"{name} must be a positive integer, got {value}; leave it unset for the whole split"
+            )
+    if c.threads is not None:
+        _require(
+            1 <= c.threads <= _MAX_THREADS, "threads", c.threads, f"an integer in [1, {_MAX_THREADS}]", 1
+        )
+    if c.lr_decay_end is not None:
+        _require(c.lr_decay_end >= 1, "lr_decay_end", c.lr_decay_end, "a positive epoch", c.epochs)
+    i = c.imagenet
+    if min(i.z_dim, i.hidden, *i.g_widths, *i.d_widths) < 1 or min(i.noise_channels) < 0:
+        raise ValueError(
+            "imagenet sizes must be positive (noise_channels ≥ 0); start from the imagenet128 preset's"
+        )
+
+
+def _check_floats(c: TrainConfig) -> None:
+    """Ranges of the float settings (pydantic has refused NaN and ±inf already)."""
+    _require(c.lr > 0, "lr", c.lr, "a finite number > 0", 0.003)
+    _require(c.adam_eps > 0, "adam_eps", c.adam_eps, "a finite number > 0", 1e-8)
+    _require(c.unlabeled_weight >= 0, "unlabeled_weight", c.unlabeled_weight, "a finite number ≥ 0", 1.0)
+    for name in ("input_dropout", "dropout", "lrelu_slope"):
+        value = getattr(c.conv, name)
+        _require(0 <= value < 1, f"conv.{name}", value, "in [0, 1)", getattr(ConvConfig(), name))
+    _require(c.conv.input_noise >= 0, "conv.input_noise", c.conv.input_noise, "≥ 0", 0.0)
+    _require(c.imagenet.input_noise >= 0, "imagenet.input_noise", c.imagenet.input_noise, "≥ 0", 0.1)
+
+
+def _check_ranges(c: TrainConfig) -> None:
+    _check_ints(c)
+    _check_floats(c)
+
+
 class TrainConfig(BaseModel):
     """Everything that defines a semi-supervised (or, with ``labels: 0``, unsupervised) run."""
 
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     preset: str = "custom"
     dataset: Literal[tuple(DATASETS)] = "mnist"  # type: ignore[valid-type]
@@ -153,11 +206,13 @@ class TrainConfig(BaseModel):
 
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
+        _check_ranges(self)
         if self.dataset in OWN_DATASETS:
             self._own_data()
         if self.dataset not in MODEL_DATASETS[self.model]:
             raise ValueError(
-                f"model {self.model} works on {', '.join(MODEL_DATASETS[self.model])} images, not {self.dataset}"
+                f"model {self.model} works on {', '.join(MODEL_DATASETS[self.model])} images, not {self.dataset}; "
+                "choose one of those datasets or another model"
             )
         if self.score_every and self.dataset not in CLASSIFIER_DATASETS:
             raise ValueError(
@@ -165,50 +220,66 @@ class TrainConfig(BaseModel):
                 f"score {self.dataset} runs after training with `improved-gan score RUN_DIR --extractor inception`"
             )
         if self.num_classes is not None and self.num_classes < 2:
-            raise ValueError(f"num_classes must be at least 2, got {self.num_classes}")
+            raise ValueError(
+                f"num_classes must be at least 2, got {self.num_classes}; leave it unset for the dataset's"
+            )
         k = self.classes
         if self.labels < 0 or self.labels % k:
             raise ValueError(
-                f"labels must be a multiple of {k} (class-balanced; 0 = unsupervised), got {self.labels}"
+                f"labels must be a multiple of {k} (class-balanced; 0 = unsupervised), got {self.labels}; "
+                f"set labels to e.g. {10 * k}"
             )
         size = DATASETS[self.dataset].train_size or self.max_train_examples or 10**12  # own data: unknown
-        n_train = min(size, self.max_train_examples or size)
+        n_train = min(size, self.max_train_examples if self.max_train_examples is not None else size)
         if self.labels > n_train:
-            raise ValueError(f"labels ({self.labels}) exceeds the {n_train} training examples")
-        for name in ("epochs", "batch_size", "init_examples", "g_steps"):
-            if getattr(self, name) <= 0:
-                raise ValueError(f"{name} must be positive, got {getattr(self, name)}")
+            raise ValueError(
+                f"labels ({self.labels}) exceeds the {n_train} training examples; use fewer labels or more examples"
+            )
         if self.batch_size > n_train:
-            raise ValueError(f"batch_size ({self.batch_size}) exceeds the {n_train} training examples")
-        if self.lr <= 0:
-            raise ValueError(f"lr must be positive, got {self.lr}")
+            raise ValueError(
+                f"batch_size ({self.batch_size}) exceeds the {n_train} training examples; use a smaller batch_size"
+            )
         if not (0 <= self.betas[0] < 1 and 0 <= self.betas[1] < 1):
-            raise ValueError(f"betas must lie in [0, 1), got {self.betas}")
+            raise ValueError(f"betas must lie in [0, 1), got {self.betas}; set betas to e.g. [0.5, 0.999]")
         t = self.techniques
         if not 0 < t.label_smoothing <= 1:
             raise ValueError(
-                f"techniques.label_smoothing (real target α) must lie in (0, 1], got {t.label_smoothing}"
+                f"techniques.label_smoothing (real target α) must lie in (0, 1], got {t.label_smoothing}; "
+                "set it to e.g. 0.9 (1 = off)"
             )
         if not 0 < self.generator_target <= 1:
-            raise ValueError(f"generator_target must lie in (0, 1], got {self.generator_target}")
+            raise ValueError(
+                f"generator_target must lie in (0, 1], got {self.generator_target}; set it to e.g. 1.0"
+            )
         if self.generator_target != 1 and self.generator_loss != "non_saturating":
-            raise ValueError("generator_target applies to generator_loss: non_saturating only")
+            raise ValueError(
+                "generator_target applies to generator_loss: non_saturating only; leave it at 1 or set that loss"
+            )
         if t.historical_averaging < 0:
-            raise ValueError(f"techniques.historical_averaging must be ≥ 0, got {t.historical_averaging}")
+            raise ValueError(
+                f"techniques.historical_averaging must be ≥ 0, got {t.historical_averaging}; set it to e.g. 0.001 (0 = off)"
+            )
         if min(t.minibatch_kernels, t.minibatch_kernel_dim) <= 0 or t.minibatch_weight_std <= 0:
             raise ValueError(
-                "techniques.minibatch_kernels, minibatch_kernel_dim, minibatch_weight_std must be positive"
+                "techniques.minibatch_kernels, minibatch_kernel_dim, minibatch_weight_std must be positive; "
+                "set them to e.g. 100, 5, 0.05"
             )
         if self.sync_batchnorm and t.vbn:
-            raise ValueError("sync_batchnorm applies to G's batch norm; with techniques.vbn G has none")
+            raise ValueError(
+                "sync_batchnorm applies to G's batch norm; with techniques.vbn G has none: turn one of them off"
+            )
         if min(*self.conv.d_widths, *self.conv.g_widths) <= 0:
-            raise ValueError("conv widths must be positive")
+            raise ValueError(
+                "conv widths must be positive; set them to e.g. the defaults (96, 192) and (512, 256, 128)"
+            )
         if not 0 < self.ema.decay < 1:
-            raise ValueError(f"ema.decay must lie in (0, 1), got {self.ema.decay}")
+            raise ValueError(f"ema.decay must lie in (0, 1), got {self.ema.decay}; set it to e.g. 0.9999")
         if self.lr_decay_start is not None:
             end = self.lr_decay_end if self.lr_decay_end is not None else self.epochs
             if not 0 <= self.lr_decay_start < end:
-                raise ValueError(f"lr_decay_start ({self.lr_decay_start}) must be below lr_decay_end ({end})")
+                raise ValueError(
+                    f"lr_decay_start ({self.lr_decay_start}) must be in [0, lr_decay_end ({end})); set it lower or unset it"
+                )
         return self
 
     def _own_data(self) -> None:
@@ -292,14 +363,70 @@ def preset_summary(name: str) -> str:
     return ""
 
 
-def _read_yaml(path: Path) -> dict[str, Any]:
+class StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader that refuses a key given twice in one mapping (PyYAML keeps the last
+    silently) and anchors/aliases (configs need none; aliases can nest into exponential sizes)."""
+
+    def compose_node(self, parent: Any, index: Any) -> Any:
+        if self.check_event(yaml.AliasEvent):
+            event = self.peek_event()
+            raise yaml.composer.ComposerError(
+                None, None, "YAML aliases (*name) are not supported in configs", event.start_mark
+            )
+        return super().compose_node(parent, index)
+
+    def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict:
+        seen: set = set()
+        for key_node, _ in node.value:
+            if key_node.tag == "tag:yaml.org,2002:merge":
+                continue
+            key = self.construct_object(key_node, deep=True)
+            if isinstance(key, (str, int, float, bool)) or key is None:
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"duplicate key {key!r}", key_node.start_mark
+                    )
+                seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
+def _yaml_problem(exc: BaseException) -> str:
+    """The first line of a YAML error, with its position."""
+    if isinstance(exc, RecursionError):
+        return "nested too deeply"
+    if isinstance(exc, UnicodeDecodeError):
+        return "not UTF-8 text"
+    problem = getattr(exc, "problem", None)
+    mark = getattr(exc, "problem_mark", None)
+    if problem and mark is not None:
+        return f"{problem} at line {mark.line + 1}, column {mark.column + 1}"
+    return str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+
+
+def load_yaml(text: str | bytes, source: str, fix: str = "fix the file") -> Any:
+    """Parse YAML with :class:`StrictLoader`; any problem is one line naming ``source``."""
     try:
-        data = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as exc:
-        raise ImprovedGANError(f"{path}: not valid YAML ({str(exc).splitlines()[0]})") from exc
+        if isinstance(text, bytes):
+            text = text.decode("utf-8")
+        return yaml.load(text, Loader=StrictLoader)  # noqa: S506 - a SafeLoader subclass
+    except (yaml.YAMLError, RecursionError, UnicodeDecodeError) as exc:
+        raise ImprovedGANError(f"{source}: not valid YAML ({_yaml_problem(exc)}); {fix}") from None
+
+
+def read_yaml_mapping(path: Path, fix: str = "fix the file") -> dict[str, Any]:
+    """A YAML file that must hold a mapping (a config)."""
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ImprovedGANError(f"cannot read {path} ({exc.strerror or exc}); {fix}") from None
+    data = load_yaml(raw, str(path), fix)
     if not isinstance(data, dict):
-        raise ImprovedGANError(f"{path}: a config file must be a YAML mapping of keys to values")
+        raise ImprovedGANError(f"{path}: a config file must be a YAML mapping of keys to values; {fix}")
     return data
+
+
+def _read_yaml(path: Path) -> dict[str, Any]:
+    return read_yaml_mapping(path)
 
 
 def parse_set_overrides(items: list[str]) -> dict[str, Any]:
@@ -309,14 +436,15 @@ def parse_set_overrides(items: list[str]) -> dict[str, Any]:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise ImprovedGANError(f"--set {item!r}: expected key=value, e.g. --set ema.decay=0.999")
-        try:
-            value = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise ImprovedGANError(f"--set {item!r}: cannot parse the value") from exc
-        node = out
+        value = load_yaml(raw, f"--set {item!r}", "quote or fix the value")
         *parents, leaf = key.split(".")
+        if not all((*parents, leaf)):
+            raise ImprovedGANError(f"--set {item!r}: empty part in the key; write e.g. --set ema.decay=0.999")
+        node = out
         for p in parents:
             node = node.setdefault(p, {})
+            if not isinstance(node, dict):
+                raise ImprovedGANError(f"--set {item!r}: {p} is set to a value, not a group of settings")
         node[leaf] = value
     return out
 
@@ -336,14 +464,39 @@ def validate_config(data: dict[str, Any], source: str = "config") -> TrainConfig
     try:
         return TrainConfig.model_validate(data)
     except ValidationError as exc:
-        problems = []
-        for err in exc.errors():
-            loc = ".".join(str(p) for p in err["loc"]) or "config"
-            msg = err["msg"].removeprefix("Value error, ")
-            if err["type"] == "extra_forbidden":
-                msg = "unknown key (check the spelling; see `improved-gan train --help`)"
-            problems.append(f"{loc}: {msg}")
+        problems = [_problem(err) for err in exc.errors()]
         raise ImprovedGANError(f"invalid {source}: " + "; ".join(problems)) from None
+
+
+def _problem(err: Any) -> str:
+    """One validation error of pydantic as ``key: what is wrong[; the fix]``."""
+    loc = ".".join(str(p) for p in err["loc"])
+    msg = err["msg"].removeprefix("Value error, ")
+    if err["type"] == "extra_forbidden":
+        msg = "unknown key (check the spelling; see `improved-gan train --help`)"
+    elif err["type"] == "finite_number":
+        msg = f"must be a finite number, got {err['input']!r}; set it to e.g. {_default_of(err['loc'])}"
+    elif loc:
+        if isinstance(err.get("input"), (str, int, float, bool)):
+            msg += f", got {_one_line(repr(err['input']))}"
+        msg += f"; set it to e.g. {_default_of(err['loc'])}"
+    return f"{loc}: {msg}" if loc else msg
+
+
+def _one_line(text: str, limit: int = 80) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _default_of(loc: tuple) -> Any:
+    """The default value of the setting at ``loc`` (a pydantic error location), or "its default"."""
+    node: Any = TrainConfig()
+    for part in loc:
+        try:
+            node = node[part] if isinstance(part, int) else getattr(node, part)
+        except (AttributeError, IndexError, KeyError, TypeError):
+            return "its default"
+    return node
 
 
 def _resolve_base(data: dict[str, Any], source: str, seen: tuple[str, ...] = ()) -> dict[str, Any]:

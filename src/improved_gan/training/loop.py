@@ -11,24 +11,29 @@ unsupervised GAN (D has one logit, D = σ(l)). Each epoch appends a line to the 
 
 from __future__ import annotations
 
+import math
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import torch
 from tqdm.auto import tqdm
 
 from improved_gan.data import SemiSupervisedBatches, balanced_labelled_subset
+from improved_gan.errors import ImprovedGANError
 from improved_gan.metrics import generator_scores
 from improved_gan.models.sync_batch_norm import convert_sync_batchnorm, unsynced
 from improved_gan.techniques import has_cross_example_layers
 from improved_gan.training.build import (
     TrainingState,
     build_state,
+    check_checkpoint,
     data_range,
     load_split,
     predict_logits,
     resolve_device,
+    shape_models,
     test_batch_size,
     test_logits,
 )
@@ -43,7 +48,7 @@ from improved_gan.utils.distributed import (
     context_from_env,
     init_distributed,
 )
-from improved_gan.utils.images import save_grid, to_uint8_images
+from improved_gan.utils.images import to_uint8_images
 
 
 def train_epoch(
@@ -150,7 +155,7 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
     run = RunDir(config.run_dir or config.default_run_dir())
     ctx = context_from_env()
     ctx.check_batch_size(config.batch_size)
-    config = run.prepare(config, resume, write=ctx.is_main)
+    config = run.prepare(config, resume, write=False)  # checks only: nothing is written yet
     if config.threads:
         torch.set_num_threads(config.threads)
     ctx, device, _ = init_distributed(resolve_device(config.device))
@@ -160,6 +165,9 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
         "whether there is a checkpoint to resume (put --run-dir on a filesystem that all nodes share)",
     )
     progress = progress and ctx.is_main
+    if resuming:  # refuse a checkpoint that is not this run's before loading any data
+        tensors, epoch = run.load_checkpoint()
+        check_checkpoint(run.checkpoint_path, tensors, config, *shape_models(config))
 
     x_train, y_train = load_split(config, "train")
     x_test, y_test = load_split(config, "test")
@@ -172,14 +180,11 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
         ctx.broadcast_module(state.G)
         if config.sync_batchnorm:
             convert_sync_batchnorm(state.G)
-    eval_batch = test_batch_size(state.D, config)
     if resuming:
-        tensors, state.epoch = run.load_checkpoint()
         state.load(tensors)
-        if ctx.is_main:
-            run.keep_metrics_until(state.epoch)
-    elif ctx.is_main:
-        run.clear_metrics()
+        state.epoch = epoch
+    if ctx.is_main:
+        run.start(config, state.epoch)
 
     writer = None
     if config.tensorboard and ctx.is_main:
@@ -188,11 +193,48 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
         writer = SummaryWriter(str(run.tensorboard_dir), purge_step=state.epoch + 1)
     fixed_noise = state.G.sample_noise(100, generator=torch.Generator().manual_seed(config.seed)).to(device)
 
+    try:
+        _run_epochs(state, batches, config, device, progress, ctx, run, writer, fixed_noise, (x_test, y_test))
+    finally:
+        if writer is not None:
+            writer.close()
+    ctx.barrier()  # every process returns once rank 0 has written the last epoch
+    return run.path
+
+
+def _check_finite_losses(record: dict, epoch: int, run: RunDir) -> None:
+    """Stop a run whose losses became NaN or infinite, before its metrics or checkpoint get them."""
+    bad = [k for k, v in record.items() if k.startswith("loss") and not math.isfinite(v)]
+    if bad:
+        kept = f"the checkpoint and metrics of epoch {epoch - 1}" if epoch > 1 else "no epoch (none finished)"
+        lr = record["lr"]
+        raise ImprovedGANError(
+            f"training diverged in epoch {epoch}: {', '.join(bad)} became NaN or infinite; {run.path} keeps "
+            f"{kept}; train again with a lower lr (now {lr:g}, e.g. --set lr={lr / 10:g}) and another --run-dir"
+        )
+
+
+def _run_epochs(
+    state: TrainingState,
+    batches: SemiSupervisedBatches,
+    config: TrainConfig,
+    device: torch.device,
+    progress: bool,
+    ctx: DistContext,
+    run: RunDir,
+    writer: Any,
+    fixed_noise: torch.Tensor,
+    test: tuple[torch.Tensor, torch.Tensor],
+) -> None:
+    """The epochs from ``state.epoch`` to ``config.epochs``: train, test, log, save."""
+    x_test, y_test = test
+    eval_batch = test_batch_size(state.D, config)
     epochs = tqdm(range(state.epoch, config.epochs), desc="training", disable=not progress, unit="epoch")
     for _ in epochs:
         start = time.perf_counter()
         record = train_epoch(state, batches, config, device, progress, ctx)
         train_seconds = time.perf_counter() - start
+        _check_finite_losses(record, state.epoch + 1, run)
         state.epoch += 1
         # rank 0 tests on the whole test set, as one process
         tested = _test_errors(state, x_test, y_test, eval_batch) if config.supervised and ctx.is_main else {}
@@ -229,7 +271,7 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
         if config.sample_grid:
             with torch.no_grad(), unsynced(state.G):
                 samples = to_uint8_images(state.G(fixed_noise), value_range=data_range(config))
-            save_grid(samples, run.sample_grid_path(state.epoch), rows=10)
+            run.save_sample_grid(samples, state.epoch)
         run.save_checkpoint(state.tensors(), state.epoch)
         warning = episode_warning(record)
         if warning is not None:
@@ -242,7 +284,3 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
             )
         if progress:
             tqdm.write(_summary(record, len(y_test)))
-    if writer is not None:
-        writer.close()
-    ctx.barrier()  # every process returns once rank 0 has written the last epoch
-    return run.path

@@ -12,7 +12,14 @@ from torch import nn
 
 from improved_gan.errors import ImprovedGANError
 from improved_gan.metrics import ImageSource, array_source, sample_generator
-from improved_gan.training.build import build_models, data_range, load_split, predict_logits, test_batch_size
+from improved_gan.training.build import (
+    build_models,
+    check_checkpoint,
+    data_range,
+    load_split,
+    predict_logits,
+    test_batch_size,
+)
 from improved_gan.training.config import TrainConfig
 from improved_gan.training.ema import ParameterEMA
 from improved_gan.training.run_dir import RunDir
@@ -23,12 +30,14 @@ def load_run_models(
     run_dir: str | Path, use_ema: bool = True
 ) -> tuple[TrainConfig, nn.Module, nn.Module, int]:
     """(config, D, G, epoch) from a run's last checkpoint; D carries the EMA weights if asked and
-    available (as the reference tests), else the raw weights."""
+    available (as the reference tests), else the raw weights. A checkpoint that is not this run's
+    (other tensors, dtypes or shapes) or holds NaN/inf weights is refused."""
     run = RunDir(run_dir)
     config = run.read_config()
     tensors, epoch = run.load_checkpoint()
     torch.manual_seed(0)
     D, G = build_models(config)
+    check_checkpoint(run.checkpoint_path, tensors, config, D, G)
     D.load_state_dict(unprefixed("D", tensors))
     G.load_state_dict(unprefixed("G", tensors))
     ema = ParameterEMA(D, config.ema.decay, config.ema.bias_correction)

@@ -8,7 +8,7 @@ import tempfile
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
+from safetensors import SafetensorError, safe_open
 from safetensors.torch import load_file, save_file
 
 from improved_gan.errors import ImprovedGANError
@@ -33,24 +33,91 @@ def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], metadata
             os.unlink(tmp)
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
-    """Read a checkpoint written by :func:`save_checkpoint`: (tensors, metadata)."""
+def _unreadable(path: Path, exc: BaseException) -> ImprovedGANError:
+    detail = " ".join(str(exc).split())[:200] or type(exc).__name__
+    return ImprovedGANError(
+        f"checkpoint {path} is unreadable ({detail}); it is truncated, corrupt or not ours: "
+        "restore it from a backup or train again"
+    )
+
+
+def read_metadata(path: str | Path) -> dict[str, str]:
+    """The string metadata of a checkpoint written by :func:`save_checkpoint` (no tensors read)."""
     path = Path(path)
+    if path.is_dir():
+        raise ImprovedGANError(f"checkpoint {path} is a directory, not a file; move it away or train again")
     if not path.is_file():
         raise ImprovedGANError(f"checkpoint {path} does not exist; train first or point at a run directory")
     try:
-        from safetensors import safe_open
-
         with safe_open(str(path), framework="pt") as f:
             metadata = dict(f.metadata() or {})
-        tensors = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as exc:
-        raise ImprovedGANError(f"checkpoint {path} is unreadable ({exc}); it is corrupt or not ours") from exc
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise _unreadable(path, exc) from None
     if metadata.get("format") != FORMAT:
         raise ImprovedGANError(
-            f"checkpoint {path} is not an improved-gan checkpoint (format {metadata.get('format')})"
+            f"checkpoint {path} is not an improved-gan checkpoint (format {metadata.get('format')!r}); "
+            "point at a checkpoint that improved-gan wrote"
         )
+    return metadata
+
+
+def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """Read a checkpoint written by :func:`save_checkpoint`: (tensors, metadata). A checkpoint
+    with NaN or infinite values (a diverged run) is refused."""
+    path = Path(path)
+    metadata = read_metadata(path)
+    try:
+        tensors = load_file(str(path))
+    except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
+        raise _unreadable(path, exc) from None
+    _check_finite(path, tensors)
     return tensors, metadata
+
+
+def _names(names: list[str], shown: int = 3) -> str:
+    return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
+
+
+def _check_finite(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+    bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise ImprovedGANError(
+            f"checkpoint {path} holds NaN or infinite values in {len(bad)} of its {len(tensors)} tensors "
+            f"({_names(bad)}): the run diverged and its weights are unusable; train it again with a lower lr"
+        )
+
+
+#: name -> (dtype, shape) of each tensor a checkpoint must hold.
+Layout = dict[str, tuple[torch.dtype, tuple[int, ...]]]
+
+
+def check_layout(
+    path: str | Path, tensors: dict[str, torch.Tensor], expected: Layout, optional: list[set[str]] = ()
+) -> None:
+    """Refuse ``tensors`` unless they are exactly ``expected`` (names, dtypes, shapes); each set of
+    ``optional`` names may be absent as a whole (e.g. the optimizer state of an unused parameter)."""
+    may_lack = set().union(*optional) if optional else set()
+    missing = [n for n in expected if n not in tensors and n not in may_lack]
+    for group in optional:
+        if any(n in tensors for n in group):
+            missing += sorted(n for n in group if n not in tensors)
+    extra = [n for n in tensors if n not in expected]
+    advice = "it is from another config or version, or was altered: restore it or train again"
+    if missing:
+        raise ImprovedGANError(
+            f"checkpoint {path} lacks {len(missing)} tensors the model needs ({_names(missing)}); {advice}"
+        )
+    if extra:
+        raise ImprovedGANError(
+            f"checkpoint {path} holds {len(extra)} tensors the model does not have ({_names(extra)}); {advice}"
+        )
+    for name, tensor in tensors.items():
+        dtype, shape = expected[name]
+        if tensor.dtype != dtype or tuple(tensor.shape) != shape:
+            raise ImprovedGANError(
+                f"checkpoint {path}: tensor {name} is {str(tensor.dtype).removeprefix('torch.')} "
+                f"{tuple(tensor.shape)}, the model needs {str(dtype).removeprefix('torch.')} {shape}; {advice}"
+            )
 
 
 def prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
