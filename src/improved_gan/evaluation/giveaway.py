@@ -2,7 +2,8 @@
 
 A study is worth little when the two sets differ in something trivial that a rater can learn
 (one pixel of a collapsed generator that is always bright, a brighter background): with feedback
-a rater picks it up in a few trials and the accuracy measures the trick, not the samples. Two
+a rater picks it up in a few trials and the accuracy measures the trick, not the samples (the
+paper's section 4 reports how much feedback helped raters; a giveaway would inflate exactly that). Two
 classifiers are fitted on the raw pixels, each scored on held-out images (stratified K-fold):
 
 - the best single-pixel threshold rule ("pixel (22, 5) > 200 means generated");
@@ -135,16 +136,16 @@ def find_giveaway(real: np.ndarray, fake: np.ndarray, model: str = "generated", 
         rule = fit_pixel_rule(x, y)
         hits = rule.predict(x)
         where = _where(rule.index, real.shape[1:])
-        sign = ">" if rule.above else "<="
+        sign = "above" if rule.above else "at most"
         return (
-            f"{lead}: pixel {where} {sign} {rule.threshold} in {100 * hits[y].mean():.1f}% of generated "
-            f"vs {100 * hits[~y].mean():.1f}% of real ({100 * pixel.balanced:.0f}% held-out accuracy; "
-            f"logistic regression on the pixels {100 * logistic.balanced:.0f}%){tail}"
+            f"{lead}: pixel {where} is {sign} {rule.threshold} in {100 * hits[y].mean():.1f} % of generated "
+            f"and {100 * hits[~y].mean():.1f} % of real images ({100 * pixel.balanced:.0f} % held-out "
+            f"accuracy; logistic regression on the pixels {100 * logistic.balanced:.0f} %){tail}"
         )
     weight = fit_logistic(x, y)[0]
     top = ", ".join(_where(int(i), real.shape[1:]) for i in np.argsort(-np.abs(weight))[:3])
     return (
-        f"{lead}: a logistic regression on the pixels tells them apart in {100 * logistic.balanced:.0f}% of held-out "
+        f"{lead}: a logistic regression on the pixels tells them apart in {100 * logistic.balanced:.0f} % of held-out "
         f"images (heaviest pixels {top}; mean brightness {fake.mean():.0f} generated vs "
         f"{real.mean():.0f} real){tail}"
     )
