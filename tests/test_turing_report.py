@@ -95,7 +95,7 @@ def test_report_matches_the_answers_given(tmp_path, capsys):
     assert main(["turing", "report", str(db_path), "--out", str(tmp_path / "out")]) == 0
     printed = capsys.readouterr().out
     assert f"Overall accuracy: {100 * right / 40:.1f} %" in printed and "rater3" in printed
-    files = write_report(db_path, tmp_path / "out")
+    files = write_report(db_path, tmp_path / "out", force=True)  # over the CLI's report
     assert files.report.overall.k == right and files.report.overall.n == 40
     assert (tmp_path / "out" / "report.md").read_text() == files.text
     assert Image.open(tmp_path / "out" / "report.png").size[0] > 300

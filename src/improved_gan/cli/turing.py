@@ -75,6 +75,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report.add_argument("db", help="study database written by `turing serve`")
     report.add_argument("--out", help="output folder (default: <db name>_report next to the database)")
     report.add_argument(
+        "--force", action="store_true", help="overwrite the files of an earlier report in --out"
+    )
+    report.add_argument(
         "--top-percent",
         type=float,
         default=1.0,
@@ -105,7 +108,7 @@ def _serve(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from improved_gan.evaluation.report import write_report
 
-    files = write_report(args.db, args.out, args.top_percent)
+    files = write_report(args.db, args.out, args.top_percent, force=args.force)
     print(files.text, end="")
     print(f"\nwrote {files.markdown}, {files.chart}, {files.csv}")
     return 0

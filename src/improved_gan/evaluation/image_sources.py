@@ -1,14 +1,17 @@
 """Image sources for the visual Turing test: folders, ``.npz`` files, datasets and training runs.
 
 Every source becomes a uint8 array of shape (N, H, W) (grayscale) or (N, H, W, 3) (colour), and
-every image is re-encoded from its pixels into one PNG format (:func:`encode_png`), so nothing but
-the pixels (no file name, metadata, colour profile or compression choice) can tell real from fake.
+every image is re-encoded from its pixels into one PNG format of one length (:func:`encode_png`), so
+nothing but the pixels (no file name, metadata, colour profile, compression or size) can tell real
+from fake.
 """
 
 from __future__ import annotations
 
 import io
 import re
+import struct
+import zlib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +26,7 @@ from improved_gan.utils.images import ImageFolder, as_uint8_samples, read_npz_im
 
 #: The datasets ``--real`` takes by name (their test split).
 DATASETS = CLASSIFIER_DATASETS
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
 
 
@@ -109,9 +113,39 @@ def harmonise(sets: Sequence[ImageSet]) -> list[ImageSet]:
 
 
 def encode_png(pixels: np.ndarray) -> bytes:
-    """One uint8 image (H, W) or (H, W, 3) as a PNG with no metadata: the bytes depend on the pixels
-    only, whatever the image's source."""
-    image = Image.fromarray(np.ascontiguousarray(pixels, dtype=np.uint8))
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=6)
-    return buffer.getvalue()
+    """One uint8 image (H, W) or (H, W, 3) as a PNG with no metadata, stored uncompressed
+    (zlib level 0, no filters): its length depends on the image's size and mode only, so the bytes
+    served carry nothing but the pixels (a compressed size would tell noisy fakes from clean reals)."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    if not (pixels.ndim == 2 or (pixels.ndim == 3 and pixels.shape[2] == 3)) or 0 in pixels.shape:
+        raise ImprovedGANError(f"cannot encode an image of shape {pixels.shape}; give (H, W) or (H, W, 3)")
+    height, width = pixels.shape[:2]
+    rows = np.zeros((height, 1 + pixels[0].size), dtype=np.uint8)  # filter byte 0 (none) per row
+    rows[:, 1:] = pixels.reshape(height, -1)
+    header = struct.pack(">IIBBBBB", width, height, 8, 0 if pixels.ndim == 2 else 2, 0, 0, 0)
+    return (
+        PNG_SIGNATURE
+        + _chunk(b"IHDR", header)
+        + _chunk(b"IDAT", zlib.compress(rows.tobytes(), 0))
+        + _chunk(b"IEND", b"")
+    )
+
+
+def _chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def decode_png(data: bytes, shape: Sequence[int]) -> np.ndarray:
+    """A PNG stored in a study file as uint8 pixels of ``shape`` ((H, W) or (H, W, 3)); refuses any
+    other size before decoding (so a crafted file cannot be a decompression bomb)."""
+    try:
+        with Image.open(io.BytesIO(data)) as img:
+            if img.format != "PNG" or img.size != (shape[1], shape[0]):
+                raise ValueError(f"a {img.format} of {img.size[0]}×{img.size[1]} pixels")
+            pixels = np.asarray(img.convert("L" if len(shape) == 2 else "RGB"), dtype=np.uint8)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ImprovedGANError(
+            f"a stored image is not a {shape[1]}×{shape[0]} PNG ({' '.join(str(exc).split())[:120]}); "
+            "the study file is damaged: restore it from a copy or start a new --db"
+        ) from None
+    return pixels

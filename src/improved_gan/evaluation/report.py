@@ -4,7 +4,11 @@
 from __future__ import annotations
 
 import csv
+import html
+import io
 import math
+import os
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -30,6 +34,7 @@ from improved_gan.evaluation.report_stats import count as count
 from improved_gan.evaluation.report_stats import report_from_db as report_from_db
 from improved_gan.evaluation.report_stats import wilson_interval as wilson_interval
 from improved_gan.evaluation.study_db import StudyDB
+from improved_gan.evaluation.trial_plan import DRAWS
 
 CSV_COLUMNS = (
     "answer_id",
@@ -53,7 +58,7 @@ CSV_COLUMNS = (
 
 def render_markdown(report: StudyReport, title: str = "Visual Turing test") -> str:
     """The report as Markdown tables."""
-    out = [f"# {title}", ""]
+    out = [f"# {md_escape(title)}", ""]
     out.append(
         f"{_n(report.answers, 'answer')} from {_n(report.raters, 'rater')} "
         f"({_n(report.sessions_completed, 'session')} completed). Accuracy is the fraction of votes that told real from generated; 50 % is chance. "
@@ -64,6 +69,7 @@ def render_markdown(report: StudyReport, title: str = "Visual Turing test") -> s
         f"- Overall accuracy: {report.overall.text()}",
         f"- Real images called real: {report.real.text()}",
     ]
+    out += [f"- Trial draw, {c.condition}: {_draw_text(c.draw)}" for c in report.conditions]
     out += [
         "",
         "## Per model",
@@ -73,17 +79,17 @@ def render_markdown(report: StudyReport, title: str = "Visual Turing test") -> s
     ]
     for m in report.models:
         err = "–" if math.isnan(m.balanced.rate) else f"{100 * (1 - m.balanced.rate):.1f} %"
-        out.append(f"| {m.model} | {m.condition} | {m.fake.text()} | {m.balanced.text()} | {err} |")
+        out.append(f"| {_cell(m.model)} | {m.condition} | {m.fake.text()} | {m.balanced.text()} | {err} |")
     out += [
         "",
         "## Feedback vs no feedback",
         "",
-        "| condition | raters | accuracy | balanced | first half | second half | median latency |",
-        "|---|---|---|---|---|---|---|",
+        "| condition | trial draw | raters | accuracy | balanced | first half | second half | median latency |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for c in report.conditions:
         out.append(
-            f"| {c.condition} | {c.raters} | {c.accuracy.text()} | {c.balanced.text()} | "
+            f"| {c.condition} | {c.draw} | {c.raters} | {c.accuracy.text()} | {c.balanced.text()} | "
             f"{c.first_half.text()} | {c.second_half.text()} | {c.median_latency_ms:.0f} ms |"
         )
     if report.top:
@@ -96,7 +102,7 @@ def render_markdown(report: StudyReport, title: str = "Visual Turing test") -> s
         ]
         for t in report.top:
             out.append(
-                f"| {t.model} | {t.threshold:.4g} | {t.images} | {t.fake.text()} | {t.balanced.text()} |"
+                f"| {_cell(t.model)} | {t.threshold:.4g} | {t.images} | {t.fake.text()} | {t.balanced.text()} |"
             )
     out += [
         "",
@@ -117,8 +123,31 @@ def _n(count: int, noun: str) -> str:
     return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
+def _draw_text(draw: str) -> str:
+    return " and ".join(DRAWS.get(d, d) for d in draw.split("+"))
+
+
+# Markdown's inline punctuation; a backslash makes each literal (CommonMark escapes).
+_MARKDOWN = re.compile(r"([\\`*_{}\[\]()#+!|~])")
+
+
+def md_escape(text: str) -> str:
+    """User-given text (names, worker ids, file names) as literal Markdown: inline markup
+    backslash-escaped, then HTML's ``& < >`` as entities (no raw tag survives), one line."""
+    text = " ".join(str(text).split())
+    return html.escape(_MARKDOWN.sub(r"\\\1", text), quote=False)
+
+
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|").replace("\n", " ") or "–"
+    return md_escape(text) or "–"
+
+
+def csv_safe(value: object) -> object:
+    """A CSV cell that a spreadsheet will not run: text starting with ``= + - @`` TAB or CR gets a
+    leading ``'`` (the OWASP rule against formula injection); numbers are left as they are."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def plot_report(report: StudyReport, path: str | Path) -> Path:
@@ -150,10 +179,10 @@ def plot_report(report: StudyReport, path: str | Path) -> Path:
     ax.set_title(f"Real or generated? {report.answers} votes, {report.raters} raters")
     ax.legend(fontsize=8, loc="upper center", bbox_to_anchor=(0.5, -0.1), ncol=4, frameon=False)
     fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png")
     plt.close(fig)
-    return path
+    return _write_atomic(Path(path), buffer.getvalue())
 
 
 def write_csv_to(rows: Sequence[dict], stream: TextIO) -> None:
@@ -164,7 +193,8 @@ def write_csv_to(rows: Sequence[dict], stream: TextIO) -> None:
         when = datetime.fromtimestamp(r["answered_at"], tz=timezone.utc).isoformat(timespec="milliseconds")
         client = "" if r["client_latency_ms"] is None else f"{r['client_latency_ms']:.1f}"
         writer.writerow(
-            [
+            csv_safe(cell)
+            for cell in [
                 r["id"],
                 r["session_id"],
                 r["rater_name"],
@@ -186,11 +216,41 @@ def write_csv_to(rows: Sequence[dict], stream: TextIO) -> None:
 
 
 def write_csv(rows: Sequence[dict], path: str | Path) -> Path:
-    """:func:`write_csv_to` a file."""
-    path = Path(path)
-    with path.open("w", newline="") as f:
-        write_csv_to(rows, f)
+    """:func:`write_csv_to` a file, atomically."""
+    buffer = io.StringIO(newline="")
+    write_csv_to(rows, buffer)
+    return _write_atomic(Path(path), buffer.getvalue().encode())
+
+
+def _write_atomic(path: Path, data: bytes) -> Path:
+    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a reader
+    sees the old file or the new one, never half of one."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        tmp.write_bytes(data)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
+
+
+REPORT_FILES = ("report.md", "report.png", "answers.csv")
+
+
+def _output_folder(out: Path, force: bool) -> Path:
+    """``out``, created if needed; refuses a file, and files of an earlier report unless ``force``."""
+    if out.exists() and not out.is_dir():
+        raise ImprovedGANError(
+            f"--out {out} is a file, not a folder; give a folder (it is created if needed)"
+        )
+    for name in REPORT_FILES:
+        target = out / name
+        if target.exists() and not target.is_file():
+            raise ImprovedGANError(f"{target} exists and is not a file; give another --out")
+        if target.exists() and not force:
+            raise ImprovedGANError(f"{target} exists; pass --force to overwrite it, or another --out")
+    out.mkdir(parents=True, exist_ok=True)
+    return out
 
 
 @dataclass(frozen=True)
@@ -203,11 +263,12 @@ class ReportFiles:
 
 
 def write_report(
-    db_path: str | Path, out_dir: str | Path | None = None, top_percent: float = 1.0
+    db_path: str | Path, out_dir: str | Path | None = None, top_percent: float = 1.0, force: bool = False
 ) -> ReportFiles:
     """Read a study database and write ``report.md``, ``report.png`` and ``answers.csv``.
 
-    ``out_dir`` defaults to ``<db name>_report/`` next to the database.
+    ``out_dir`` defaults to ``<db name>_report/`` next to the database. Files of an earlier
+    report there are refused unless ``force``; each file is replaced atomically.
     """
     if not 0 < top_percent <= 100:
         raise ImprovedGANError(f"--top-percent must be in (0, 100], got {top_percent}")
@@ -219,10 +280,8 @@ def write_report(
     finally:
         db.close()
     out = Path(out_dir) if out_dir is not None else db_path.with_name(db_path.stem + "_report")
-    out.mkdir(parents=True, exist_ok=True)
+    out = _output_folder(out, force)
     text = render_markdown(report, f"Visual Turing test: {db_path.name}")
-    markdown = out / "report.md"
-    markdown.write_text(text)
-    return ReportFiles(
-        report, markdown, plot_report(report, out / "report.png"), write_csv(rows, out / "answers.csv"), text
-    )
+    chart = plot_report(report, out / "report.png")
+    markdown = _write_atomic(out / "report.md", text.encode())
+    return ReportFiles(report, markdown, chart, write_csv(rows, out / "answers.csv"), text)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from improved_gan.evaluation.study_db import FAKE, REAL, StudyDB
+from improved_gan.evaluation.trial_plan import BALANCED
 
 Z95 = 1.959963984540054
 CONDITIONS = {False: "no feedback", True: "feedback"}
@@ -120,7 +121,8 @@ class RaterResult:
 
 @dataclass(frozen=True)
 class ConditionResult:
-    """Accuracy in one feedback condition, and in the first and second half of each session."""
+    """Accuracy in one feedback condition, and in the first and second half of each session;
+    ``draw``: how its sessions drew real or generated (:data:`~.trial_plan.DRAWS`), "+"-joined if mixed."""
 
     condition: str
     raters: int
@@ -129,6 +131,7 @@ class ConditionResult:
     first_half: Proportion
     second_half: Proportion
     median_latency_ms: float
+    draw: str = BALANCED
 
 
 @dataclass(frozen=True)
@@ -206,6 +209,7 @@ def summarize(
                 count(halves[0]),
                 count(halves[1]),
                 _median([r["latency_ms"] for r in sub]),
+                "+".join(sorted({r.get("draw") or BALANCED for r in sub})),
             )
         )
     by_session: dict[int, list[dict]] = {}

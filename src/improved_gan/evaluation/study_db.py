@@ -1,9 +1,9 @@
-"""Raters' sessions of a visual Turing study: balanced trial plans, images shown, answers
+"""Raters' sessions of a visual Turing study: trial plans, images shown, answers
 validated and stored, and the answers read back for the report.
 
 One file holds the whole study (:class:`~improved_gan.evaluation.study_file.StudyFile`). The images
-are stored in it as re-encoded PNGs, so a restart needs nothing but the file, and no request ever
-reads anything else from disk. The database runs in WAL mode with ``synchronous=FULL``; every answer
+are stored in it as re-encoded PNGs, so a restart needs nothing but the file; the app serves them
+from memory. The database runs in WAL mode with ``synchronous=FULL``; every answer
 is committed in its own transaction before the server replies, so an answer the rater saw
 acknowledged survives the server being killed.
 """
@@ -46,6 +46,7 @@ from improved_gan.evaluation.study_records import (
 from improved_gan.evaluation.study_records import (
     token_hash as token_hash,
 )
+from improved_gan.evaluation.trial_plan import draw_for, plan_trials
 
 
 class StudyDB(StudyFile):
@@ -55,32 +56,26 @@ class StudyDB(StudyFile):
     def new_session(
         self, rater_name: str, worker_id: str, feedback: bool, n_total: int
     ) -> tuple[str, Session]:
-        """Open a session with its balanced trial plan; returns (secret cookie token, session).
+        """Open a session with its trial plan (:func:`plan_trials`); returns (secret cookie token,
+        session).
 
-        Half the images are real, half generated (the odd one drawn at random), the generated
-        ones spread evenly over the models; no image repeats within a session; random order.
+        Without feedback half the images are real (the odd one drawn at random); with feedback
+        each is real or generated independently (p = 0.5), so counting past answers tells nothing.
+        The generated ones are spread evenly over the models; no image repeats; random order. The
+        plan's random generator is seeded per session (the seed is stored with the session).
         """
-        rng = random.SystemRandom()
         conn = self.connection()
         pools: dict[str, list[int]] = {}
         for source, image_id in conn.execute("SELECT source, id FROM images ORDER BY id"):
             pools.setdefault(source, []).append(image_id)
         real_name = next(name for name, is_real, _, _ in self.sources() if is_real)
-        models = [name for name, is_real, _, _ in self.sources() if not is_real]
-        n_real = n_total // 2 + (rng.random() < 0.5 if n_total % 2 else 0)
-        n_fake = n_total - n_real
-        per_model = {m: n_fake // len(models) for m in models}
-        for m in rng.sample(models, n_fake % len(models)):
-            per_model[m] += 1
-        chosen = rng.sample(pools[real_name], n_real)
-        for m, k in per_model.items():
-            chosen += rng.sample(pools[m], k)
-        rng.shuffle(chosen)
+        draw, seed = draw_for(feedback), secrets.randbits(63)
+        chosen = plan_trials(random.Random(seed), pools, real_name, n_total, draw)
         token = secrets.token_urlsafe(32)
         with self.transaction() as conn:
             cur = conn.execute(
                 "INSERT INTO sessions (token_hash, csrf, rater_name, worker_id, feedback, n_total, created_at,"
-                " completion_code) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " completion_code, draw, seed) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     token_hash(token),
                     secrets.token_urlsafe(32),
@@ -90,6 +85,8 @@ class StudyDB(StudyFile):
                     n_total,
                     time.time(),
                     secrets.token_hex(5).upper(),
+                    draw,
+                    seed,
                 ),
             )
             session_id = cur.lastrowid
@@ -148,15 +145,14 @@ class StudyDB(StudyFile):
         )
         return None if row is None else AnswerResult(bool(row[0]), row[1], session)
 
-    def trial_image(self, session: Session, token: str) -> bytes | None:
-        """The PNG of a trial of this session that is current or answered; marks it shown.
+    def trial_image(self, session: Session, token: str) -> int | None:
+        """The image id of a trial of this session that is current or answered; marks it shown.
 
         Future trials are refused: the browser only ever learns the current trial's token anyway.
         """
         conn = self.connection()
         row = conn.execute(
-            "SELECT t.id, t.position, t.shown_at, i.png FROM trials t JOIN images i ON i.id = t.image_id"
-            " WHERE t.token = ? AND t.session_id = ?",
+            "SELECT id, position, shown_at, image_id FROM trials WHERE token = ? AND session_id = ?",
             (token, session.id),
         ).fetchone()
         if row is None or row[1] > session.answered:
@@ -249,7 +245,7 @@ class StudyDB(StudyFile):
         cur = conn.execute(
             "SELECT a.id, a.session_id, a.rater_name, a.worker_id, a.image_id, i.source, i.source_index,"
             " i.score, a.model, a.truth, a.answer, a.correct, a.feedback, a.position, a.latency_ms,"
-            " a.client_latency_ms, a.answered_at, s.n_total FROM answers a JOIN images i ON i.id = a.image_id"
+            " a.client_latency_ms, a.answered_at, s.n_total, s.draw FROM answers a JOIN images i ON i.id = a.image_id"
             " JOIN sessions s ON s.id = a.session_id ORDER BY a.id"
         )
         names = [d[0] for d in cur.description]

@@ -1,6 +1,9 @@
-"""The study file itself: opening it and checking its schema version, one SQLite connection per
+"""The study file itself: recognising it, creating and migrating it, one SQLite connection per
 thread, write transactions, and the study's images and their sources stored in it.
 
+A study file is marked as ours (``PRAGMA application_id`` = :data:`APPLICATION_ID`, ``user_version``
+= the schema version) when it is created. Any existing file is checked, read-only, before anything
+is written to it, so an unrelated database given as ``--db`` is refused byte for byte untouched.
 The database runs in WAL mode with ``synchronous=FULL``; the raters' sessions, trials and answers
 on top of it are :class:`~improved_gan.evaluation.study_db.StudyDB`.
 """
@@ -11,41 +14,112 @@ import json
 import sqlite3
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from improved_gan.errors import ImprovedGANError
-from improved_gan.evaluation.image_sources import ImageSet, encode_png
-from improved_gan.evaluation.study_records import SCHEMA, SCHEMA_VERSION
+from improved_gan.evaluation.image_sources import ImageSet, decode_png, encode_png
+from improved_gan.evaluation.study_records import (
+    APPLICATION_ID,
+    MIGRATE_1_TO_2,
+    SCHEMA,
+    SCHEMA_VERSION,
+    TABLES,
+)
+
+SQLITE_MAGIC = b"SQLite format 3\x00"
+_NOT_OURS = "give the file `turing serve --db` wrote, or a new file name for a new study"
+
+
+def study_version(path: Path) -> int | None:
+    """The schema version of the study file at ``path``, None when there is none yet (no file or
+    an empty one); refuses, without writing anything, any file that is not a study of ours."""
+    if not path.exists():
+        return None
+    if path.is_dir():
+        raise ImprovedGANError(f"{path} is a folder, not a study database; {_NOT_OURS}")
+    with path.open("rb") as f:
+        header = f.read(100)
+    if not header:
+        return None
+    if len(header) < 100 or not header.startswith(SQLITE_MAGIC):
+        raise ImprovedGANError(f"{path}: not a study database (not an SQLite file); {_NOT_OURS}")
+    if int.from_bytes(header[68:72], "big") not in (0, APPLICATION_ID):
+        raise ImprovedGANError(f"{path}: not a study database (another application's); {_NOT_OURS}")
+    try:  # read-only: nothing is written to a file that may not be ours
+        with closing(sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True)) as conn:
+            app_id, version = _marks(conn)
+            tables = {r[0] for r in conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+            legacy = app_id == 0 and set(TABLES) <= tables and _meta_version(conn) == 1
+    except sqlite3.Error as exc:
+        raise ImprovedGANError(f"{path}: not a study database ({exc}); {_NOT_OURS}") from None
+    if legacy:
+        return 1
+    if app_id != APPLICATION_ID:
+        raise ImprovedGANError(f"{path}: not a study database (an unrelated SQLite file); {_NOT_OURS}")
+    if not 1 <= version <= SCHEMA_VERSION:
+        raise ImprovedGANError(
+            f"{path}: study schema {version}; this version of improved-gan reads schemas 1 to "
+            f"{SCHEMA_VERSION}: upgrade it"
+        )
+    return version
+
+
+def _marks(conn: sqlite3.Connection) -> tuple[int, int]:
+    return (
+        conn.execute("PRAGMA application_id").fetchone()[0],
+        conn.execute("PRAGMA user_version").fetchone()[0],
+    )
+
+
+def _meta_version(conn: sqlite3.Connection) -> int | None:
+    row = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+    return int(row[0]) if row and str(row[0]).isdigit() else None
+
+
+def _create(path: Path) -> None:
+    """A new study file: marked, with its schema, in one transaction (rollback journal, so the
+    mark is in the main file from the start)."""
+    with closing(sqlite3.connect(path, isolation_level=None)) as conn:
+        conn.executescript(
+            f"BEGIN; PRAGMA application_id = {APPLICATION_ID}; PRAGMA user_version = {SCHEMA_VERSION};"
+            f"{SCHEMA} INSERT INTO meta VALUES ('schema_version', '{SCHEMA_VERSION}'); COMMIT;"
+        )
 
 
 class StudyFile:
-    """The SQLite file of a study and its images; sessions and answers are :class:`StudyDB`'s."""
+    """The SQLite file of a study and its images; sessions and answers are :class:`StudyDB`'s.
+
+    ``create``: make a new study file when there is none; otherwise one must exist."""
 
     def __init__(self, path: str | Path, create: bool = True) -> None:
         self.path = Path(path)
-        if not create and not self.path.is_file():
+        version = study_version(self.path)
+        if version is None and not create:
             raise ImprovedGANError(
                 f"{self.path}: no such study database; give the file `turing serve --db` wrote"
             )
+        if version is None:
+            _create(self.path)
         self._local = threading.local()
         self._lock = threading.Lock()
         self._connections: list[sqlite3.Connection] = []
         try:
-            conn = self.connection()
-            if create:
-                conn.executescript(SCHEMA)  # CREATE ... IF NOT EXISTS only
-                conn.execute(
-                    "INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (str(SCHEMA_VERSION),)
-                )
-            version = conn.execute("SELECT value FROM meta WHERE key = 'schema_version'").fetchone()
+            if version == 1:
+                self._migrate()
+            self.connection()
         except sqlite3.DatabaseError as exc:
             self.close()
-            raise ImprovedGANError(f"{self.path}: not a study database ({exc})") from exc
-        if version is None or int(version[0]) != SCHEMA_VERSION:
-            self.close()
-            found = "no study schema" if version is None else f"study schema {version[0]}"
-            raise ImprovedGANError(f"{self.path}: {found}; this version reads schema {SCHEMA_VERSION}")
+            raise ImprovedGANError(f"{self.path}: damaged study database ({exc})") from exc
+
+    def _migrate(self) -> None:
+        with self.transaction() as conn:
+            for statement in MIGRATE_1_TO_2.strip().split(";\n"):
+                conn.execute(statement)
+            conn.execute(f"PRAGMA application_id = {APPLICATION_ID}")
+            conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
 
     # -- connections -------------------------------------------------------------------------------
     def connection(self) -> sqlite3.Connection:
@@ -127,4 +201,23 @@ class StudyFile:
 
     def image_shape(self) -> tuple[int, ...]:
         row = self.connection().execute("SELECT value FROM meta WHERE key = 'image_shape'").fetchone()
-        return tuple(json.loads(row[0])) if row else ()
+        shape = tuple(json.loads(row[0])) if row else ()
+        if shape and not (
+            len(shape) in (2, 3)
+            and all(isinstance(n, int) and 0 < n <= 8192 for n in shape)
+            and (len(shape) == 2 or shape[2] == 3)
+        ):
+            raise ImprovedGANError(f"{self.path}: damaged study database (image shape {list(shape)})")
+        return shape
+
+    def pixels(self) -> dict[str, tuple[list[int], np.ndarray]]:
+        """Every stored image decoded: source name -> (image ids, uint8 pixels (N, H, W[, 3]))."""
+        shape = self.image_shape()
+        out: dict[str, tuple[list[int], list[np.ndarray]]] = {}
+        for source, image_id, png in self.connection().execute(
+            "SELECT source, id, png FROM images ORDER BY id"
+        ):
+            ids, images = out.setdefault(source, ([], []))
+            ids.append(image_id)
+            images.append(decode_png(png, shape))
+        return {name: (ids, np.stack(images)) for name, (ids, images) in out.items()}

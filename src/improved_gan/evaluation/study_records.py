@@ -6,7 +6,11 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
+#: ``PRAGMA application_id`` of every study file (ASCII "IGtt"): a file without it is not ours.
+APPLICATION_ID = 0x49477474
+#: The tables of a study; a schema-1 file (written before the mark) is recognised by them.
+TABLES = ("meta", "sources", "images", "sessions", "trials", "answers")
 REAL = "real"
 FAKE = "fake"
 ANSWERS = (REAL, FAKE)
@@ -22,7 +26,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     id INTEGER PRIMARY KEY, token_hash TEXT NOT NULL UNIQUE, csrf TEXT NOT NULL,
     rater_name TEXT NOT NULL, worker_id TEXT NOT NULL, feedback INTEGER NOT NULL,
     n_total INTEGER NOT NULL, created_at REAL NOT NULL, completed_at REAL,
-    completion_code TEXT NOT NULL);
+    completion_code TEXT NOT NULL, draw TEXT NOT NULL DEFAULT 'balanced', seed INTEGER);
 CREATE TABLE IF NOT EXISTS trials (
     id INTEGER PRIMARY KEY, session_id INTEGER NOT NULL REFERENCES sessions(id),
     position INTEGER NOT NULL, image_id INTEGER NOT NULL REFERENCES images(id),
@@ -35,6 +39,13 @@ CREATE TABLE IF NOT EXISTS answers (
     feedback INTEGER NOT NULL, position INTEGER NOT NULL, latency_ms REAL NOT NULL,
     client_latency_ms REAL, answered_at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS answers_by_session ON answers (session_id, position);
+"""
+
+#: Schema 1 -> 2: sessions record how their trials were drawn (all schema-1 sessions were balanced).
+MIGRATE_1_TO_2 = """
+ALTER TABLE sessions ADD COLUMN draw TEXT NOT NULL DEFAULT 'balanced';
+ALTER TABLE sessions ADD COLUMN seed INTEGER;
+UPDATE meta SET value = '2' WHERE key = 'schema_version';
 """
 
 

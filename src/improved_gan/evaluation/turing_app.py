@@ -6,7 +6,9 @@ condition the page says after each answer whether it was right. ``/admin`` shows
 whoever holds the token printed at start-up.
 
 What keeps the answer out of the browser until the rater has answered: images are addressed by a
-random per-session trial token; every image is re-encoded from its pixels to one PNG format; the
+random per-session trial token; every image is re-encoded from its pixels to one uncompressed PNG
+format of one length and served from memory (:func:`served_images`); feedback sessions draw each
+image real or generated independently, so counting gives nothing away; the
 rating page is the same template for real and generated images; and no request path maps to a
 file (images come from the study database, the two static files from memory). POSTs carry a
 per-session token and must come from the page's own origin. Answers are validated and committed
@@ -18,9 +20,10 @@ from __future__ import annotations
 import contextlib
 import importlib.resources
 import io
-import math
 import random
 import secrets
+import socket
+import sys
 from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
@@ -34,10 +37,13 @@ from starlette.responses import HTMLResponse, JSONResponse, RedirectResponse, Re
 from starlette.routing import Route
 
 from improved_gan.errors import ImprovedGANError
+from improved_gan.evaluation.giveaway import study_giveaways
+from improved_gan.evaluation.image_sources import encode_png
 from improved_gan.evaluation.report import write_csv_to
 from improved_gan.evaluation.report_stats import report_from_db
 from improved_gan.evaluation.study_db import AnswerRefused, Session, StudyDB
 from improved_gan.evaluation.study_setup import prepare_study
+from improved_gan.evaluation.trial_plan import INDEPENDENT, draw_for, images_needed
 from improved_gan.evaluation.web import (
     ADMIN_COOKIE,
     FEEDBACK_MODES,
@@ -47,7 +53,10 @@ from improved_gan.evaluation.web import (
     TOKEN_PATTERN,
     Display,
     SecurityHeaders,
+    check_admin_token,
+    check_origins,
     clean_text,
+    listen_socket,
     read_form,
     same_origin,
     tokens_equal,
@@ -82,15 +91,10 @@ def create_app(
         raise ImprovedGANError(f"{study.path} holds no images; start the study with --real and --fake")
     if per_rater < 2:
         raise ImprovedGANError(f"--per-rater must be at least 2, got {per_rater}")
-    sources = study.sources()
-    n_models = sum(not is_real for _, is_real, _, _ in sources)
-    need_real, need_fake = math.ceil(per_rater / 2), math.ceil(math.ceil(per_rater / 2) / n_models)
-    for name, is_real, _, n in sources:
-        if n < (need_real if is_real else need_fake):
-            raise ImprovedGANError(
-                f"source {name!r} has {n} images but {per_rater} per rater need "
-                f"{need_real if is_real else need_fake}; lower --per-rater or give more images"
-            )
+    check_admin_token(admin_token)
+    check_origins(origins)
+    _check_pools(study, per_rater, feedback)
+    served = served_images(study)
     admin_token = admin_token or secrets.token_urlsafe(24)
     display = Display.for_shape(study.image_shape())
     templates = jinja2.Environment(
@@ -184,10 +188,12 @@ def create_app(
         session = await current_session(request)
         if session is None or not TOKEN_PATTERN.match(token):
             return Response("Not found", status_code=404, media_type="text/plain")
-        png = await run_in_threadpool(study.trial_image, session, token)
-        if png is None:
+        image_id = await run_in_threadpool(study.trial_image, session, token)
+        if image_id is None:
             return Response("Not found", status_code=404, media_type="text/plain")
-        return Response(png, media_type="image/png", headers={"cache-control": "no-store, private"})
+        return Response(
+            served[image_id], media_type="image/png", headers={"cache-control": "no-store, private"}
+        )
 
     async def answer(request: Request) -> Response:
         form = await read_form(request)
@@ -300,6 +306,38 @@ def create_app(
     return app
 
 
+def _check_pools(study: StudyDB, per_rater: int, feedback: str) -> None:
+    """Enough images per source that no image repeats within a session, whatever its draw."""
+    sources = study.sources()
+    n_models = sum(not is_real for _, is_real, _, _ in sources)
+    draws = {draw_for(f) for f in {"on": [True], "off": [False], "random": [True, False]}[feedback]}
+    need_real, need_fake = images_needed(per_rater, n_models, sorted(draws))
+    why = (
+        " (with feedback each image is drawn real or generated independently)" if INDEPENDENT in draws else ""
+    )
+    for name, is_real, _, n in sources:
+        need = need_real if is_real else need_fake
+        if n < need:
+            raise ImprovedGANError(
+                f"source {name!r} has {n} images but {per_rater} per rater need {need}{why}; "
+                "lower --per-rater or give more images"
+            )
+
+
+def served_images(study: StudyDB) -> dict[int, bytes]:
+    """Every image of the study as served: re-encoded from its pixels into one uncompressed PNG
+    format, held in memory. All have the same length, so neither the bytes, their length nor
+    the time to read them from disk can tell a real image from a generated one."""
+    served = {
+        image_id: encode_png(pixels)
+        for ids, images in study.pixels().values()
+        for image_id, pixels in zip(ids, images)
+    }
+    if len({len(png) for png in served.values()}) > 1:
+        raise ImprovedGANError(f"{study.path}: images of different sizes; the study file is damaged")
+    return served
+
+
 def _float_or_none(value: str | None) -> float | None:
     try:
         number = float(value) if value else None
@@ -322,21 +360,39 @@ def serve(
     secure_cookies: bool = False,
     origins: Sequence[str] = (),
 ) -> int:
-    """Prepare the study and run it with uvicorn until interrupted; prints the rater and admin links."""
+    """Prepare the study and run it with uvicorn until interrupted; prints the rater and admin links.
+
+    The port is bound first, so a bad or busy one is refused before anything is stored or printed.
+    Warns (stderr) when a simple classifier tells a model's images from the real ones.
+    """
+    sock = listen_socket(host, port)
+    try:
+        check_admin_token(admin_token)
+        check_origins(origins)
+        db = prepare_study(db_path, real, fakes, images_per_source, seed)
+        app = create_app(db, feedback, per_rater, admin_token, secure_cookies, origins=origins)
+        for warning in study_giveaways(db):
+            print(f"warning: {warning}", file=sys.stderr, flush=True)
+        shown = f"[{host}]" if ":" in host else host
+        base = f"http://{shown}:{port}"
+        counts = ", ".join(f"{name}: {n}" for name, _, _, n in db.sources())
+        print(f"Visual Turing test: {db_path} ({counts} images; {per_rater} per rater; feedback {feedback})")
+        print(f"  raters: {base}/")
+        print(f"  admin:  {base}/admin?token={app.state.admin_token}", flush=True)
+        if host not in ("127.0.0.1", "localhost", "::1"):
+            print(
+                "  note: listening beyond this machine; put it behind HTTPS (and use --secure-cookies)",
+                flush=True,
+            )
+        run_server(app, sock)
+    finally:
+        sock.close()
+    return 0
+
+
+def run_server(app: Starlette, sock: socket.socket) -> None:
+    """Serve ``app`` with uvicorn on the bound ``sock`` until interrupted."""
     import uvicorn
 
-    db = prepare_study(db_path, real, fakes, images_per_source, seed)
-    app = create_app(db, feedback, per_rater, admin_token, secure_cookies, origins=origins)
-    shown = f"[{host}]" if ":" in host else host
-    base = f"http://{shown}:{port}"
-    counts = ", ".join(f"{name}: {n}" for name, _, _, n in db.sources())
-    print(f"Visual Turing test: {db_path} ({counts} images; {per_rater} per rater; feedback {feedback})")
-    print(f"  raters: {base}/")
-    print(f"  admin:  {base}/admin?token={app.state.admin_token}", flush=True)
-    if host not in ("127.0.0.1", "localhost", "::1"):
-        print(
-            "  note: listening beyond this machine; put it behind HTTPS (and use --secure-cookies)",
-            flush=True,
-        )
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
-    return 0
+    config = uvicorn.Config(app, log_level="warning", access_log=False)
+    uvicorn.Server(config).run(sockets=[sock])

@@ -3,8 +3,10 @@ same-origin checks, text cleaning and the page's display settings."""
 
 from __future__ import annotations
 
+import errno
 import hmac
 import re
+import socket
 import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -14,6 +16,8 @@ from urllib.parse import parse_qsl, urlsplit
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from improved_gan.errors import ImprovedGANError
 
 SESSION_COOKIE = "turing_session"
 START_COOKIE = "turing_start"
@@ -39,6 +43,66 @@ SECURITY_HEADERS = [
 def origin_of(spec: str) -> str:
     path = Path(spec.partition("=")[2] if "=" in spec and not Path(spec).exists() else spec)
     return str(path.resolve()) if path.exists() else spec
+
+
+# -- the command line's settings -------------------------------------------------------------------
+def listen_socket(host: str, port: int) -> socket.socket:
+    """A TCP socket bound to ``host:port`` (not yet listening), so that a bad port, a host that is
+    not this machine's and a port in use are refused before anything is printed or stored."""
+    if isinstance(port, bool) or not isinstance(port, int) or not 1 <= port <= 65535:
+        raise ImprovedGANError(f"--port must be a whole number from 1 to 65535, got {port}; e.g. --port 8000")
+    try:
+        family, kind, proto, _, address = socket.getaddrinfo(
+            host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )[0]
+    except (OSError, UnicodeError, ValueError) as exc:
+        raise ImprovedGANError(
+            f"--host {host!r} is not a usable address ({getattr(exc, 'strerror', None) or exc}); "
+            "give e.g. 127.0.0.1 (this machine only) or 0.0.0.0 (every network)"
+        ) from None
+    sock = socket.socket(family, kind, proto)
+    try:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn: restarts reuse the port
+        sock.bind(address)
+    except OSError as exc:
+        sock.close()
+        raise ImprovedGANError(_bind_problem(host, port, exc)) from None
+    return sock
+
+
+def _bind_problem(host: str, port: int, exc: OSError) -> str:
+    if exc.errno == errno.EADDRINUSE:
+        other = port + 1 if port < 65535 else port - 1
+        return (
+            f"port {port} on {host} is already in use (another server?); stop it or pass another "
+            f"--port, e.g. --port {other}"
+        )
+    if exc.errno == errno.EACCES:
+        return f"port {port} needs administrator rights; pass --port 1024 or above, e.g. --port 8000"
+    if exc.errno == errno.EADDRNOTAVAIL:
+        return f"--host {host} is not an address of this machine; give 127.0.0.1, 0.0.0.0 or one of its own"
+    return f"cannot listen on {host}:{port} ({exc.strerror or exc}); pass another --host or --port"
+
+
+def check_admin_token(token: str | None) -> None:
+    if token and not TOKEN_PATTERN.match(token):
+        raise ImprovedGANError(
+            "--admin-token must be 16 to 64 letters, digits, '_' or '-'; leave it out for a random one"
+        )
+
+
+def check_origins(origins: Sequence[str]) -> None:
+    for origin in origins:
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.netloc
+            or parts.path not in ("", "/")
+            or (parts.query or parts.fragment)
+        ):
+            raise ImprovedGANError(
+                f"--origin {origin!r} is not an origin; give scheme and host only, e.g. https://study.example.org"
+            )
 
 
 # -- helpers ---------------------------------------------------------------------------------------
