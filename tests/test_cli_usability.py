@@ -73,3 +73,28 @@ def test_a_reader_that_closes_the_pipe_early_gets_no_error():
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 0
     assert "error" not in err and "Traceback" not in err
+
+
+def test_a_run_outside_a_terminal_logs_plain_lines_plots_and_sends_images(tmp_path, capsys):
+    """stderr is not a terminal under pytest: no tqdm redraws, one line per epoch; the run ends
+    with its learning-curve PNG, an enlarged sample grid and the grid in TensorBoard."""
+    from PIL import Image
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    run = tmp_path / "run"
+    argv = ["train", "mnist-fm-2016", "--labels", "20", "--epochs", "2", "--run-dir", str(run)]
+    for item in ("max_train_examples=300", "max_test_examples=200", "init_examples=100"):
+        argv += ["--set", item]
+    assert main(argv) == 0
+    captured = capsys.readouterr()
+    assert "\r" not in captured.out + captured.err and "it/s" not in captured.err
+    lines = captured.out.splitlines()
+    assert [line.split(":")[0] for line in lines[:2]] == ["epoch 1/2", "epoch 2/2"]
+    assert f"learning curves: {run / 'learning_curves.png'}" in lines
+    assert Image.open(run / "learning_curves.png").size[0] > 300
+    grid = Image.open(run / "samples" / "epoch_0002.png")
+    assert grid.size == (2 * 291, 2 * 291)  # 10 x 10 digits of 28 px, 1 px gaps, doubled
+    events = EventAccumulator(str(run / "tb"), size_guidance={"images": 0})
+    events.Reload()
+    images = events.Images("samples")
+    assert [e.step for e in images] == [1, 2] and (images[0].width, images[0].height) == (291, 291)

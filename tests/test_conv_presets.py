@@ -63,7 +63,9 @@ def test_every_preset_trains_a_few_steps_on_synthetic_data(name, tmp_path):
     assert (run / CHECKPOINT).stat().st_size > 0
     grid = Image.open(run / "samples" / "epoch_0001.png")
     channels, size, _ = load_config(name).image_shape
-    assert grid.size == (10 * (size + 1) + 1,) * 2 and grid.mode == ("RGB" if channels == 3 else "L")
+    side = 10 * (size + 1) + 1
+    scale = max(1, round(640 / side))  # enlarged by a whole factor towards 640 px (tile_images)
+    assert grid.size == (scale * side,) * 2 and grid.mode == ("RGB" if channels == 3 else "L")
 
 
 def test_presets_follow_the_reference_schedules():

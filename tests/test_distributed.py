@@ -136,7 +136,13 @@ def test_checkpoint_written_by_two_processes_resumes_on_one(tmp_path):
     result = torchrun(["-m", "improved_gan", "train", str(path), "--quiet"])
     assert result.stdout.count("epoch 1, test errors") == 1  # rank 0 alone reports
     run = Path(config["run_dir"])
-    assert sorted(p.name for p in run.iterdir()) == ["checkpoints", "config.yaml", "metrics.jsonl", "samples"]
+    assert sorted(p.name for p in run.iterdir()) == [
+        "checkpoints",
+        "config.yaml",
+        "learning_curves.png",
+        "metrics.jsonl",
+        "samples",
+    ]
     assert not list(run.rglob("*.tmp"))
     first = json.loads((run / "metrics.jsonl").read_text())
     assert first["epoch"] == 1 and first["processes"] == 2

@@ -508,7 +508,7 @@ CLASSIFIERS = {
     "classifier-nan-weights": (
         lambda m: m.hidden.weight.fill_(float("nan")),
         {},
-        "contain NaN or infinite values",
+        "NaN or infinite values",
     ),
     "classifier-negative-variance": (lambda m: m.bn1.running_var.fill_(-1.0), {}, "variances"),
     "classifier-overflowing-weights": (

@@ -364,7 +364,7 @@ def test_nonfinite_weights_are_refused_for_samples_and_test_errors(run, value):
 # --- 11: broken config.yaml in a run directory -----------------------------------------------
 
 RUN_CONFIGS = {
-    "config-missing": (None, "not a run directory (no config.yaml)"),
+    "config-missing": (None, "no config.yaml"),
     "config-syntax-error": (b"labels: [20\n", "not valid YAML"),
     "config-duplicate-key": (b"labels: 20\nlabels: 30\n", "duplicate key 'labels'"),
     "config-unknown-key": (b"labels: 20\nlearning_rate: 3\n", "unknown key"),

@@ -41,7 +41,7 @@ def test_reproduce_table2_reports_percent_errors_beside_the_paper(tmp_path, caps
     args.remove("1000")
     assert main(args) == 0
     md = (tmp_path / "t2" / "table2.md").read_text()
-    assert "CIFAR-10: test error (%) (preset cifar10-fm, 1 epochs" in md
+    assert "CIFAR-10: test error (%) (preset cifar10-fm, 1 epoch;" in md
     data = json.loads((tmp_path / "t2" / "table2.json").read_text())
     row = data["rows"]["20"]
     assert len(row["errors"]) == 2 and row["n_test"] == 50

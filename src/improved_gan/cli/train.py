@@ -33,8 +33,12 @@ def _train(args: argparse.Namespace) -> int:
     run_dir = train(config, resume=args.resume, progress=not args.quiet)
     if not context_from_env().is_main:  # under torchrun, rank 0 alone reports
         return 0
+    from improved_gan.training.expectations import expectation_line
+
     run = RunDir(run_dir)
     records = run.read_metrics()
+    if records:
+        _plot(run_dir)
     if not records:  # e.g. a resumed run whose metrics were removed
         print(f"{run_dir}: epoch {run.completed_epoch()}; no metrics in {run.metrics_path}")
         return 0
@@ -46,7 +50,22 @@ def _train(args: argparse.Namespace) -> int:
         f"{run_dir}: epoch {last['epoch']}, test errors {last['test_errors']} "
         f"({100 * last['test_error']:.2f}%); details in {run.metrics_path}"
     )
+    expected = expectation_line(run.read_config(), last["epoch"])
+    if expected:
+        print(expected)
     return 0
+
+
+def _plot(run_dir) -> None:
+    """The run's learning curves as ``learning_curves.png``; a failure to plot is only a warning."""
+    import sys
+
+    from improved_gan.analysis.learning_curves import plot_learning_curves
+
+    try:
+        print(f"learning curves: {plot_learning_curves(run_dir)}")
+    except (ImprovedGANError, OSError, ValueError) as exc:
+        print(f"improved-gan: warning: no learning-curve plot ({exc})", file=sys.stderr)
 
 
 def _evaluate(args: argparse.Namespace) -> int:

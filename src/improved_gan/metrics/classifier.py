@@ -158,7 +158,9 @@ def load_classifier(
             f"no {dataset} classifier at {path}; train and cache it with "
             f"`improved-gan classifier train {dataset}` (a few minutes on a CPU)"
         )
-    tensors, meta = load_checkpoint(path)
+    tensors, meta = load_checkpoint(
+        path, f"retrain it with `improved-gan classifier train {dataset} --force`"
+    )
     if meta.get("architecture") != ARCHITECTURE or meta.get("dataset") != dataset:
         raise ImprovedGANError(
             f"{path} holds a {meta.get('dataset')} classifier of architecture {meta.get('architecture')}, "

@@ -48,7 +48,16 @@ from improved_gan.utils.distributed import (
     context_from_env,
     init_distributed,
 )
-from improved_gan.utils.images import to_uint8_images
+from improved_gan.utils.images import tile_images, to_uint8_images
+
+
+def interactive() -> bool:
+    """Whether progress bars can redraw in place: stderr is a terminal. Elsewhere (a log file, CI,
+    ``nohup``) a run prints one plain line per epoch instead, not tqdm's carriage returns."""
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):
+        return False
 
 
 def train_epoch(
@@ -75,7 +84,7 @@ def train_epoch(
         batches.epoch(state.data_rng),
         total=len(batches),
         desc=f"epoch {state.epoch + 1}/{config.epochs}",
-        disable=not (progress and ctx.is_main),
+        disable=not (progress and ctx.is_main and interactive()),
         leave=False,
     )
     n = 0
@@ -90,7 +99,7 @@ def train_epoch(
             err = (l_lab.argmax(1) != y_lab).float().mean() if config.supervised else torch.zeros(())
             sums += torch.stack([loss_sup, loss_unsup, loss_g, err.to(loss_g.device)]).double().cpu()
         n += 1
-        if progress and n % 50 == 0:
+        if not bar.disable and n % 50 == 0:
             s = sums / n
             bar.set_postfix(sup=f"{s[0]:.3f}", unsup=f"{s[1]:.3f}", gen=f"{s[2]:.3f}", err=f"{s[3]:.3f}")
     means = (ctx.sum_(sums) / (max(n, 1) * ctx.world_size)).tolist()
@@ -129,13 +138,13 @@ def _test_errors(state: TrainingState, x_test: torch.Tensor, y_test: torch.Tenso
     return out
 
 
-def _summary(record: dict, n_test: int) -> str:
-    """The console line of one epoch."""
+def _summary(record: dict, n_test: int, epochs: int) -> str:
+    """The console line of one epoch (the whole log when stderr is not a terminal)."""
     losses = f"unsup {record['loss_unsupervised']:.4f} gen {record['loss_generator']:.4f}"
     if "test_errors" not in record:
-        return f"epoch {record['epoch']}: losses {losses}, {record['seconds']:.1f} s"
+        return f"epoch {record['epoch']}/{epochs}: losses {losses}, {record['seconds']:.1f} s"
     return (
-        f"epoch {record['epoch']}: test errors {record['test_errors']}/{n_test}, train error "
+        f"epoch {record['epoch']}/{epochs}: test errors {record['test_errors']}/{n_test}, train error "
         f"{record['train_error']:.4f}, losses sup {record['loss_supervised']:.4f} {losses}, {record['seconds']:.1f} s"
     )
 
@@ -229,7 +238,8 @@ def _run_epochs(
     """The epochs from ``state.epoch`` to ``config.epochs``: train, test, log, save."""
     x_test, y_test = test
     eval_batch = test_batch_size(state.D, config)
-    epochs = tqdm(range(state.epoch, config.epochs), desc="training", disable=not progress, unit="epoch")
+    bars = progress and interactive()
+    epochs = tqdm(range(state.epoch, config.epochs), desc="training", disable=not bars, unit="epoch")
     for _ in epochs:
         start = time.perf_counter()
         record = train_epoch(state, batches, config, device, progress, ctx)
@@ -272,15 +282,19 @@ def _run_epochs(
             with torch.no_grad(), unsynced(state.G):
                 samples = to_uint8_images(state.G(fixed_noise), value_range=data_range(config))
             run.save_sample_grid(samples, state.epoch)
+            if writer is not None:
+                grid = tile_images(samples, rows=10, scale=1)
+                writer.add_image("samples", grid, state.epoch, dataformats="HWC" if grid.ndim == 3 else "HW")
+                writer.flush()
         run.save_checkpoint(state.tensors(), state.epoch)
         warning = episode_warning(record)
         if warning is not None:
             tqdm.write(warning, file=sys.stderr)
-        if "test_errors" in record:
+        if bars and "test_errors" in record:
             epochs.set_postfix(test_errors=record["test_errors"], train_err=f"{record['train_error']:.3f}")
-        else:
+        elif bars:
             epochs.set_postfix(
                 unsup=f"{record['loss_unsupervised']:.3f}", gen=f"{record['loss_generator']:.3f}"
             )
         if progress:
-            tqdm.write(_summary(record, len(y_test)))
+            tqdm.write(_summary(record, len(y_test), config.epochs))

@@ -343,7 +343,7 @@ class RunDir:
 
     # samples/
     def save_sample_grid(self, images: np.ndarray, epoch: int) -> Path:
-        """Write one epoch's grid of uint8 samples atomically."""
+        """Write one epoch's grid of uint8 samples (10 rows, enlarged: :func:`tile_images`) atomically."""
         path = self.sample_grid_path(epoch)
         tmp = path.with_name(f".{path.stem}.tmp.png")
         with _writing(path, _resume_hint(epoch)):

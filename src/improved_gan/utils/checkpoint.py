@@ -16,6 +16,10 @@ from improved_gan.errors import ImprovedGANError
 FORMAT = "improved-gan/1"
 
 
+#: The advice when a checkpoint holds NaN or infinite values.
+DIVERGED_FIX = "the run diverged: train it again with a lower lr"
+
+
 def save_checkpoint(path: str | Path, tensors: dict[str, torch.Tensor], metadata: dict[str, str]) -> None:
     """Write ``tensors`` and ``metadata`` to ``path`` atomically."""
     path = Path(path)
@@ -61,16 +65,18 @@ def read_metadata(path: str | Path) -> dict[str, str]:
     return metadata
 
 
-def load_checkpoint(path: str | Path) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+def load_checkpoint(
+    path: str | Path, fix: str = DIVERGED_FIX
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
     """Read a checkpoint written by :func:`save_checkpoint`: (tensors, metadata). A checkpoint
-    with NaN or infinite values (a diverged run) is refused."""
+    with NaN or infinite values (a diverged run) is refused, with ``fix`` as the advice."""
     path = Path(path)
     metadata = read_metadata(path)
     try:
         tensors = load_file(str(path))
     except (SafetensorError, OSError, ValueError, RuntimeError) as exc:
         raise _unreadable(path, exc) from None
-    _check_finite(path, tensors)
+    _check_finite(path, tensors, fix)
     return tensors, metadata
 
 
@@ -78,12 +84,12 @@ def _names(names: list[str], shown: int = 3) -> str:
     return ", ".join(names[:shown]) + (f" and {len(names) - shown} more" if len(names) > shown else "")
 
 
-def _check_finite(path: Path, tensors: dict[str, torch.Tensor]) -> None:
+def _check_finite(path: Path, tensors: dict[str, torch.Tensor], fix: str = DIVERGED_FIX) -> None:
     bad = [k for k, v in tensors.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
         raise ImprovedGANError(
             f"checkpoint {path} holds NaN or infinite values in {len(bad)} of its {len(tensors)} tensors "
-            f"({_names(bad)}): the run diverged and its weights are unusable; train it again with a lower lr"
+            f"({_names(bad)}), so its weights are unusable; {fix}"
         )
 
 

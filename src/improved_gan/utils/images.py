@@ -326,8 +326,16 @@ def read_npz_images(path: str | Path) -> tuple[np.ndarray, np.ndarray | None]:
     return images, scores
 
 
-def save_grid(images: np.ndarray, path: str | Path, rows: int | None = None, pad: int = 1) -> Path:
-    """Tile uint8 images (N, H, W) or (N, H, W, 3) into one PNG grid (``rows`` × ceil(N/rows))."""
+#: Sample grids are enlarged (nearest neighbour, whole factors) to about this many pixels a side.
+GRID_TARGET_SIDE = 640
+
+
+def tile_images(
+    images: np.ndarray, rows: int | None = None, pad: int = 1, scale: int | None = None
+) -> np.ndarray:
+    """Tile uint8 images (N, H, W) or (N, H, W, 3) into one grid (``rows`` × ceil(N/rows)) on a
+    white background; ``scale`` enlarges it by pixel repetition (default: a whole factor that
+    brings it near :data:`GRID_TARGET_SIDE`, so a 10×10 grid of 28 px digits is 582 px, not 291)."""
     n, h, w = images.shape[:3]
     rows = rows or int(np.ceil(np.sqrt(n)))
     cols = int(np.ceil(n / rows))
@@ -337,6 +345,18 @@ def save_grid(images: np.ndarray, path: str | Path, rows: int | None = None, pad
         grid[pad + r * (h + pad) : pad + r * (h + pad) + h, pad + c * (w + pad) : pad + c * (w + pad) + w] = (
             img
         )
+    if scale is None:
+        scale = max(1, round(GRID_TARGET_SIDE / max(grid.shape[:2])))
+    if scale > 1:
+        grid = grid.repeat(scale, axis=0).repeat(scale, axis=1)
+    return grid
+
+
+def save_grid(
+    images: np.ndarray, path: str | Path, rows: int | None = None, pad: int = 1, scale: int | None = None
+) -> Path:
+    """:func:`tile_images` written as one PNG."""
+    grid = tile_images(images, rows, pad, scale)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     Image.fromarray(grid).save(path)
