@@ -24,6 +24,7 @@ from improved_gan.errors import ImprovedGANError
 from improved_gan.metrics import score
 from improved_gan.training import RunDir, load_config, run_source, train
 from improved_gan.training.saved_run import run_test_logits
+from improved_gan.utils.text import plural
 
 # labels -> (single-model mean, std, ensemble mean, std); None where the paper has no number.
 PAPER_TABLE1: dict[int, tuple[float, float, float | None, float | None]] = {
@@ -233,8 +234,7 @@ def format_ssl_table(results: dict) -> str:
     name = spec.title.format(n_test=" or ".join(f"{n:,}" for n in sizes) or "10,000")
     epochs = results["epochs"]
     title = (
-        f"{name} (preset {results['preset']}, {epochs} epoch{'' if epochs == 1 else 's'}; "
-        "std is the sample std over runs)\n\n"
+        f"{name} (preset {results['preset']}, {plural(epochs, 'epoch')}; std is the sample std over runs)\n\n"
     )
     full = PAPER_TEST_SIZE.get(spec.name)
     if full and sizes and sizes != [full]:
@@ -297,7 +297,7 @@ def format_table3(results: dict) -> str:
     """Markdown for :func:`reproduce_table3`: paper IS beside ours (mean ± std over seeds)."""
     lines = [
         f"Table 3, CIFAR-10 Inception Scores ({results['samples']} samples per run, 10 splits; "
-        f"{results.get('epochs', '?')} epoch{'' if results.get('epochs') == 1 else 's'})\n",
+        f"{plural(results.get('epochs', '?'), 'epoch')})\n",
         "| Model | Paper IS | improved-gan IS (mean ± std over runs) | runs |",
         "|---|---|---|---|",
         f"| Real data | {PAPER_REAL_IS[0]:g} ± {PAPER_REAL_IS[1]:g} | – | – |",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 
 from improved_gan.errors import ImprovedGANError
 
@@ -58,8 +59,6 @@ def _train(args: argparse.Namespace) -> int:
 
 def _plot(run_dir) -> None:
     """The run's learning curves as ``learning_curves.png``; a failure to plot is only a warning."""
-    import sys
-
     from improved_gan.analysis.learning_curves import plot_learning_curves
 
     try:
@@ -119,6 +118,7 @@ def _reproduce(args: argparse.Namespace) -> int:
 
 def _presets(args: argparse.Namespace) -> int:
     from improved_gan.training.config import load_config, preset_names, preset_summary
+    from improved_gan.utils.text import plural
 
     names = preset_names()
     if args.names:
@@ -128,13 +128,9 @@ def _presets(args: argparse.Namespace) -> int:
     for name in names:
         config = load_config(name)
         labels = f"{config.labels} labels" if config.labels else "no labels"
-        print(f"{name:<{width}}  {config.dataset}, {labels}, {_plural(config.epochs, 'epoch')}")
+        print(f"{name:<{width}}  {config.dataset}, {labels}, {plural(config.epochs, 'epoch')}")
         print(f"{'':<{width}}  {preset_summary(name)}")
     return 0
-
-
-def _plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

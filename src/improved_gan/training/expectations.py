@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from improved_gan.errors import ImprovedGANError
 from improved_gan.training.config import TrainConfig, load_config
 
 
@@ -49,7 +50,7 @@ def _same_recipe(config: TrainConfig) -> bool:
         preset = load_config(
             config.preset, {"labels": config.labels, "seed": config.seed, "epochs": config.epochs}
         )
-    except Exception:  # noqa: BLE001 - a config that is not a preset has no expectation
+    except ImprovedGANError:  # a config that is not a preset has no expectation
         return False
     free = set(TrainConfig.runtime_fields()) | {"preset", "seed_data"}
     mine, theirs = config.model_dump(), preset.model_dump()
