@@ -323,30 +323,27 @@ CHECKPOINT_CASES = {
 }
 
 
+def verb_argv(verb: str, tmp_path: Path, run: Path) -> list[str]:
+    """The two commands that read a run directory: train --resume, and evaluate."""
+    return resume_argv(tmp_path) if verb == "resume" else ["evaluate", str(run)]
+
+
 @pytest.mark.hostile
+@pytest.mark.parametrize("verb", ["resume", "evaluate"])
 @pytest.mark.parametrize("case", CHECKPOINT_CASES, ids=CHECKPOINT_CASES)
-def test_doctored_checkpoint_is_refused_on_resume_and_nothing_changes(run, tmp_path, capsys, case):
+def test_doctored_checkpoint_is_refused_and_nothing_changes(run, tmp_path, capsys, case, verb):
     doctor_checkpoint(run, case)
     before = snapshot(run)
-    msg = cli_error(capsys, resume_argv(tmp_path))
+    msg = cli_error(capsys, verb_argv(verb, tmp_path, run))
     assert CHECKPOINT_CASES[case] in msg and str(run / CHECKPOINT) in msg
     assert snapshot(run) == before
-
-
-@pytest.mark.hostile
-@pytest.mark.parametrize("case", CHECKPOINT_CASES, ids=CHECKPOINT_CASES)
-def test_doctored_checkpoint_is_refused_by_evaluate(run, capsys, case):
-    doctor_checkpoint(run, case)
-    msg = cli_error(capsys, ["evaluate", str(run)])
-    assert CHECKPOINT_CASES[case] in msg and str(run / CHECKPOINT) in msg
 
 
 @pytest.mark.hostile
 @pytest.mark.parametrize("verb", ["resume", "evaluate"])
 def test_checkpoint_that_is_a_directory_is_refused(run, tmp_path, capsys, verb):
     doctor_checkpoint(run, "checkpoint-is-a-directory")
-    argv = resume_argv(tmp_path) if verb == "resume" else ["evaluate", str(run)]
-    assert f"{run / CHECKPOINT} is a directory" in cli_error(capsys, argv)
+    assert f"{run / CHECKPOINT} is a directory" in cli_error(capsys, verb_argv(verb, tmp_path, run))
 
 
 @pytest.mark.hostile
@@ -385,20 +382,14 @@ def doctor_config(run: Path, case: str) -> None:
 
 
 @pytest.mark.hostile
+@pytest.mark.parametrize("verb", ["resume", "evaluate"])
 @pytest.mark.parametrize("case", RUN_CONFIGS, ids=RUN_CONFIGS)
-def test_broken_run_config_is_refused_on_resume(run, tmp_path, capsys, case):
+def test_broken_run_config_is_refused_and_nothing_changes(run, tmp_path, capsys, case, verb):
     doctor_config(run, case)
     before = snapshot(run)
-    assert RUN_CONFIGS[case][1] in cli_error(capsys, resume_argv(tmp_path))
-    assert snapshot(run) == before
-
-
-@pytest.mark.hostile
-@pytest.mark.parametrize("case", RUN_CONFIGS, ids=RUN_CONFIGS)
-def test_broken_run_config_is_refused_by_evaluate(run, capsys, case):
-    doctor_config(run, case)
-    msg = cli_error(capsys, ["evaluate", str(run)])
+    msg = cli_error(capsys, verb_argv(verb, tmp_path, run))
     assert RUN_CONFIGS[case][1] in msg and str(run) in msg
+    assert snapshot(run) == before
 
 
 # --- 11: metrics.jsonl: a partial last line, garbage lines -----------------------------------
