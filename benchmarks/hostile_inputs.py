@@ -117,6 +117,9 @@ def process_cases(tmp: Path) -> list[tuple[str, list[str]]]:
     dup = tmp / "dup.yaml"
     dup.write_text("preset: x\nlr: 0.001\nlr: 0.1\n")
     cifar = _malicious_cifar(tmp / "cifar")
+    orphan = tmp / "orphan"  # a run whose config.yaml was lost: its settings are unknown
+    orphan.mkdir()
+    (orphan / "metrics.jsonl").write_text('{"epoch": 1, "test_errors": 5000}\n')
     runs = iter(range(1000))
 
     def train(*extra: str) -> list[str]:
@@ -131,6 +134,10 @@ def process_cases(tmp: Path) -> list[tuple[str, list[str]]]:
         run = str(tmp / f"run{next(runs)}")
         return ["train", "mnist-fm", "--quiet", "--epochs", "1", *small, "--run-dir", run, *extra]
 
+    def train_again(*extra: str, preset: str = "mnist-fm") -> list[str]:
+        """Resume the one finished tiny run (trained by :func:`run_process_cases`) under ``extra``."""
+        return ["train", preset, "--quiet", "--run-dir", str(tmp / "finished"), *extra]
+
     return [
         ("train --data-dir that does not exist", train("--data-dir", str(tmp / "missing"))),
         ("train --data-dir that is a file", train("--data-dir", str(tmp / "afile"))),
@@ -144,7 +151,9 @@ def process_cases(tmp: Path) -> list[tuple[str, list[str]]]:
             "train YAML with a duplicate key",
             ["train", str(dup), "--quiet", "--run-dir", str(tmp / "dup-run")],
         ),
-        ("train --resume without a run", train("--resume")),
+        ("train --resume of metrics without config.yaml", ["train", "--resume", "--run-dir", str(orphan)]),
+        ("train --resume under another lr", train_again("--resume", "--set", "lr=0.5")),
+        ("train --resume under another preset", train_again("--resume", preset="mnist-fm-2016")),
         ("train --run-dir that is a file", ["train", "mnist-fm", "--quiet", "--run-dir", str(tmp / "afile")]),
         (
             "train cifar10 on an object-dtype pickle",
@@ -209,10 +218,15 @@ def run_process_cases() -> list[tuple[str, bool, str]]:
     with tempfile.TemporaryDirectory() as tmp, tempfile.TemporaryDirectory() as cache:
         tmp_path = Path(tmp)
         cases = process_cases(tmp_path)
+        env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CACHE_HOME": cache}
+        env.pop("IMPROVED_GAN_DATA", None)
+        finished = ["train", "mnist-fm", "--quiet", "--epochs", "1", "--run-dir", str(tmp_path / "finished")]
+        small = ["max_train_examples=200", "max_test_examples=100", "init_examples=100"]
+        subprocess.run(
+            [str(exe), *finished, *(w for item in small for w in ("--set", item))], check=True, env=env
+        )
         for name, argv in cases:
             before = _hashes(tmp_path)
-            env = {**os.environ, "OMP_NUM_THREADS": "1", "XDG_CACHE_HOME": cache}
-            env.pop("IMPROVED_GAN_DATA", None)
             try:
                 proc = subprocess.run([str(exe), *argv], capture_output=True, text=True, timeout=300, env=env)
             except subprocess.TimeoutExpired:

@@ -10,7 +10,7 @@ from improved_gan.errors import ImprovedGANError
 
 
 def _train(args: argparse.Namespace) -> int:
-    from improved_gan.training import RunDir, load_config, train
+    from improved_gan.training import RunDir, train
     from improved_gan.utils.distributed import context_from_env
 
     overrides = {
@@ -30,7 +30,7 @@ def _train(args: argparse.Namespace) -> int:
             raise ImprovedGANError("--data and --data-dir name the data twice; pass one of them")
         kind, path = parse_data_spec(args.data)
         overrides.update(dataset=kind, data_dir=str(path.resolve()))
-    config = load_config(args.config, overrides, args.set)
+    config = _config(args, overrides)
     run_dir = train(config, resume=args.resume, progress=not args.quiet)
     if not context_from_env().is_main:  # under torchrun, rank 0 alone reports
         return 0
@@ -55,6 +55,49 @@ def _train(args: argparse.Namespace) -> int:
     if expected:
         print(expected)
     return 0
+
+
+def _config(args: argparse.Namespace, overrides: dict):
+    """The config to train: the preset or YAML file with the flags and ``--set`` items, except
+    that ``--resume`` of a run made from a preset starts from the run's own ``config.yaml``."""
+    from pathlib import Path
+
+    from improved_gan.training import RunDir, load_config
+    from improved_gan.utils.distributed import context_from_env
+
+    if args.config is None:
+        if not (args.resume and args.run_dir):
+            raise ImprovedGANError(
+                "name a preset or YAML file to train (see `improved-gan presets`), or continue a run with "
+                "--resume --run-dir DIR"
+            )
+        return RunDir(args.run_dir).resumed_config(overrides, args.set)
+    config = load_config(args.config, overrides, args.set)
+    if not args.resume:
+        return config
+    run = RunDir(config.run_dir or config.default_run_dir())
+    from_file = Path(args.config).suffix in (".yaml", ".yml") or Path(args.config).is_file()
+    if run.config_path.is_file() and not from_file:  # a file holds every setting: it is compared as it is
+        return run.resumed_config(overrides, args.set, preset=args.config)
+    held = (run.config_path, run.metrics_path, run.checkpoint_path)
+    if not any(p.exists() for p in held) and context_from_env().is_main:
+        _nothing_to_resume(run.path, config)
+    return config
+
+
+def _nothing_to_resume(path, config) -> None:
+    """Say that ``--resume`` starts a new run, and name runs of the same preset, labels and seed
+    that were trained under other settings (their default directories end in a hash)."""
+    root = path.parent
+    others = sorted(
+        p.name
+        for p in root.glob(f"{config.preset}-*-l{config.labels}-s{config.seed}*")
+        if p != path and (p / "config.yaml").is_file()
+    )
+    hint = (
+        f" ({', '.join(others)} in {root} had other settings: pass --run-dir to resume one)" if others else ""
+    )
+    print(f"warning: nothing to resume in {path}; starting a new run there{hint}", file=sys.stderr)
 
 
 def _plot(run_dir) -> None:
@@ -139,7 +182,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="train a semi-supervised GAN from a preset or YAML config",
         description="Train from a preset (see `improved-gan presets`) or a YAML file; flags and --set override it.",
     )
-    p.add_argument("config", help="preset name (e.g. mnist-fm, mnist-fm-2016) or path to a YAML config")
+    p.add_argument(
+        "config",
+        nargs="?",
+        help="preset name (e.g. mnist-fm, mnist-fm-2016) or path to a YAML config; with --resume and "
+        "--run-dir it may be left out (the run's own config.yaml is used)",
+    )
     p.add_argument("--labels", type=int, help="number of labelled examples (class-balanced), e.g. 100")
     p.add_argument("--seed", type=int, help="seed for weights, noise and batch order (default 1)")
     p.add_argument("--seed-data", type=int, help="seed choosing the labelled subset (default: --seed)")
@@ -154,11 +202,20 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="your own images: DIR holds train/<class>/* (optionally unlabelled/*, test/<class>/*), or an .npz "
         "with x and y (-1: unlabelled); converted to the preset model's input (README 'Your own data')",
     )
-    p.add_argument("--run-dir", help="run directory (default runs/<preset>-<dataset>-l<labels>-s<seed>)")
+    p.add_argument(
+        "--run-dir",
+        help="run directory (default runs/<preset>-<dataset>-l<labels>-s<seed>, plus a hash of any other "
+        "settings that differ from the preset's)",
+    )
     p.add_argument("--device", choices=["auto", "cpu", "cuda"], help="where to train (default auto)")
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override any config key")
-    p.add_argument("--resume", action="store_true", help="continue the run in the run directory")
+    p.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue the run in the run directory under its own config.yaml (flags and --set may change "
+        "only runtime settings such as --epochs); where there is no run, start one",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_train)
 

@@ -3,6 +3,8 @@ YAML files, and ``--set key=value`` overrides. Unknown keys are rejected."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 from pathlib import Path
 from typing import Any, Literal
 
@@ -204,6 +206,12 @@ class TrainConfig(BaseModel):
     def _alias(cls, value: object) -> object:
         return "conv28" if value == "mnist-conv" else value
 
+    @field_validator("amp", mode="before")
+    @classmethod
+    def _yaml_off(cls, value: object) -> object:
+        """YAML 1.1 reads a bare ``off`` (``amp: off``, ``--set amp=off``) as false."""
+        return "off" if value is False else value
+
     @model_validator(mode="after")
     def _check(self) -> TrainConfig:
         _check_ranges(self)
@@ -332,8 +340,26 @@ class TrainConfig(BaseModel):
         return self.lr * max(0.0, min((end - epoch) / (end - self.lr_decay_start), 1.0))
 
     def default_run_dir(self) -> Path:
+        """``runs/<preset>-<data>-l<labels>-s<seed>``, plus ``-<6 hex>`` (a hash of
+        :meth:`preset_changes`) when other settings differ from the preset's, so that two
+        different recipes never share a default directory."""
         data = Path(self.data_dir).stem if self.dataset in OWN_DATASETS and self.data_dir else self.dataset
-        return Path(self.runs_root) / f"{self.preset}-{data}-l{self.labels}-s{self.seed}"
+        name = f"{self.preset}-{data}-l{self.labels}-s{self.seed}"
+        changes = self.preset_changes()
+        if changes:
+            digest = hashlib.sha256(json.dumps(changes, sort_keys=True).encode()).hexdigest()
+            name += f"-{digest[:6]}"
+        return Path(self.runs_root) / name
+
+    def preset_changes(self) -> dict[str, Any] | None:
+        """The settings in which this config differs from its preset, leaving out those that
+        name a run (preset, labels, seed, dataset, num_classes) and the runtime ones: ``{}`` for
+        the preset as it is, None when ``preset`` names no preset (a YAML file of its own)."""
+        if self.preset not in preset_names():
+            return None
+        theirs = load_config(self.preset).model_dump(mode="json")
+        skip = {"preset", "labels", "seed", "dataset", "num_classes", *self.runtime_fields()}
+        return {k: v for k, v in self.model_dump(mode="json").items() if k not in skip and v != theirs[k]}
 
     @classmethod
     def runtime_fields(cls) -> tuple[str, ...]:
@@ -533,6 +559,12 @@ def load_config(
             f"unknown preset {name_or_path!r}; choose one of {', '.join(preset_names())} or give a YAML file"
         )
     data = _resolve_base(data, source, (name_or_path,))
+    return validate_config(apply_overrides(data, overrides, set_items), source)
+
+
+def apply_overrides(
+    data: dict[str, Any], overrides: dict[str, Any] | None = None, set_items: list[str] | None = None
+) -> dict[str, Any]:
+    """``data`` with ``overrides`` (those that are not None: the CLI's flags), then ``--set`` items."""
     data = _merge(data, {k: v for k, v in (overrides or {}).items() if v is not None})
-    data = _merge(data, parse_set_overrides(set_items or []))
-    return validate_config(data, source)
+    return _merge(data, parse_set_overrides(set_items or []))

@@ -10,8 +10,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from improved_gan.errors import ImprovedGANError
-from improved_gan.training.config import TrainConfig, load_config
+from improved_gan.training.config import TrainConfig
 
 
 @dataclass(frozen=True)
@@ -46,15 +45,8 @@ EXPECTATIONS: dict[tuple[str, int], Expectation] = {
 
 def _same_recipe(config: TrainConfig) -> bool:
     """``config`` is its preset at its labels, seed and length, up to runtime settings."""
-    try:
-        preset = load_config(
-            config.preset, {"labels": config.labels, "seed": config.seed, "epochs": config.epochs}
-        )
-    except ImprovedGANError:  # a config that is not a preset has no expectation
-        return False
-    free = set(TrainConfig.runtime_fields()) | {"preset", "seed_data"}
-    mine, theirs = config.model_dump(), preset.model_dump()
-    return all(mine[k] == theirs[k] for k in mine if k not in free)
+    changes = config.preset_changes()
+    return changes is not None and set(changes) <= {"seed_data"}
 
 
 def expectation_line(config: TrainConfig, epoch: int) -> str | None:

@@ -32,7 +32,7 @@ import torch
 from improved_gan.data.catalog import OWN_DATASETS
 from improved_gan.data.own_data import own_data_classes
 from improved_gan.errors import ImprovedGANError
-from improved_gan.training.config import TrainConfig, read_yaml_mapping, validate_config
+from improved_gan.training.config import TrainConfig, apply_overrides, read_yaml_mapping, validate_config
 from improved_gan.utils.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from improved_gan.utils.images import save_grid
 
@@ -145,13 +145,36 @@ class RunDir:
     # config.yaml
     def read_config(self) -> TrainConfig:
         """The run's own settings."""
+        return self._config_with()
+
+    def resumed_config(
+        self,
+        overrides: dict[str, Any] | None = None,
+        set_items: list[str] | None = None,
+        preset: str | None = None,
+    ) -> TrainConfig:
+        """What ``--resume`` continues: the run's own ``config.yaml`` with only the settings the
+        user gave again (``overrides`` that are not None, then ``--set`` items), so nothing has to
+        be retyped. A ``preset`` other than the run's own is refused; other changes that are not
+        runtime settings are refused by :meth:`prepare`."""
+        config = self._config_with(overrides, set_items)
+        if preset is not None and preset != config.preset:
+            raise ImprovedGANError(
+                f"cannot resume {self.path}: it is a run of preset {config.preset}, not {preset}; pass "
+                f"{config.preset}, or leave the preset out (`improved-gan train --resume --run-dir {self.path}`)"
+            )
+        return config
+
+    def _config_with(
+        self, overrides: dict[str, Any] | None = None, set_items: list[str] | None = None
+    ) -> TrainConfig:
         if not self.config_path.is_file():
             raise ImprovedGANError(
                 f"{self.path} is not a run directory (no {CONFIG}); train one with `improved-gan train`, "
                 f"or restore its {CONFIG}"
             )
         fix = f"restore the run's {CONFIG} (training writes it) or train again"
-        data = read_yaml_mapping(self.config_path, fix)
+        data = apply_overrides(read_yaml_mapping(self.config_path, fix), overrides, set_items)
         try:
             return validate_config(data, str(self.config_path))
         except ImprovedGANError as exc:
