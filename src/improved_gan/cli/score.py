@@ -150,17 +150,20 @@ def _load_extractor(name: str, auto_grey: bool, device, inception_weights: str |
 
     from improved_gan.metrics.classifier import ClassifierNotFoundError
     from improved_gan.metrics.extractors import load_extractor
+    from improved_gan.utils.distributed import context_from_env
 
     if not auto_grey:
         return load_extractor(name, device, inception_weights)
-    print(
-        f"extractor: {name} classifier (inputs are 28×28 grey; --extractor inception to override)",
-        file=sys.stderr,
-    )
     try:
-        return load_extractor(name, device, inception_weights)
+        extractor = load_extractor(name, device, inception_weights)
     except ClassifierNotFoundError as exc:
         raise ClassifierNotFoundError(f"{exc}; or pass --extractor inception") from None
+    if context_from_env().is_main:
+        print(
+            f"extractor: {name} classifier (inputs are 28×28 grey; --extractor inception to override)",
+            file=sys.stderr,
+        )
+    return extractor
 
 
 def _report(args: argparse.Namespace, extractor: str, result: dict) -> None:
@@ -209,7 +212,7 @@ def _score(args: argparse.Namespace) -> int:
     source, opened = _opened_input(args.input, args.n, args.value_range)
     name = resolve_extractor(args.extractor, args.input, opened)
     auto_grey = args.extractor == "auto" and opened is not None and name == "mnist"
-    extractor = _load_extractor(name, auto_grey and ctx.is_main, device, args.inception_weights)
+    extractor = _load_extractor(name, auto_grey, device, args.inception_weights)
     result = score(
         source,
         metrics=args.metric,
