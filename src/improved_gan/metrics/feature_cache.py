@@ -115,10 +115,9 @@ def save_features(path: Path, key: str, features: np.ndarray) -> bool:
             os.fsync(f.fileno())
         os.replace(tmp, path)
         return True
-    except OSError as exc:
-        warnings.warn(
-            f"cannot write the feature cache {path} ({exc.strerror or exc}); not cached", stacklevel=2
-        )
+    except (OSError, SafetensorError) as exc:
+        why = getattr(exc, "strerror", None) or exc
+        warnings.warn(f"cannot write the feature cache {path} ({why}); not cached", stacklevel=2)
         return False
     finally:
         if tmp is not None and os.path.exists(tmp):
