@@ -80,7 +80,7 @@ def worker(impl: str, n: int, threads: int, batch_size: int) -> dict:
 
         def run():
             out = score(images, ["is"], extractor, batch_size=batch_size, progress=False)
-            return out["is_mean"], out["is_std"]
+            return out["inception_score_mean"], out["inception_score_std"]
     else:
         from torchmetrics.image.inception import InceptionScore
 
@@ -135,10 +135,13 @@ def real_scores() -> dict:
             "classifier": info.describe(),
             "accuracy": info.test_accuracy,
             "epochs": info.epochs,
-            "test_is": (test["is_mean"], test["is_std"]),
-            "train_is": (train["is_mean"], train["is_std"]),
-            "fid_train10k_test": fid["fid"],
-            "kid_train10k_test": (fid["kid_mean"], fid["kid_std"]),
+            "test_is": (test["inception_score_mean"], test["inception_score_std"]),
+            "train_is": (train["inception_score_mean"], train["inception_score_std"]),
+            "fid_train10k_test": fid["frechet_inception_distance"],
+            "kid_train10k_test": (
+                fid["kernel_inception_distance_mean"],
+                fid["kernel_inception_distance_std"],
+            ),
             "profile": test["is_profile"],
         }
     return out

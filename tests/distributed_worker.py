@@ -125,8 +125,10 @@ def scoring_outputs(ctx: DistContext) -> dict[str, torch.Tensor]:
     with toy_dataset_classifier():
         hook = generator_scores(G, "mnist", 250, seed=4)  # sampling and scoring sharded under torchrun
     return {
-        "is": torch.tensor([result["is_mean"], result["is_std"]], dtype=torch.float64),
-        "fid": torch.tensor([result["fid"]], dtype=torch.float64),
+        "is": torch.tensor(
+            [result["inception_score_mean"], result["inception_score_std"]], dtype=torch.float64
+        ),
+        "fid": torch.tensor([result["frechet_inception_distance"]], dtype=torch.float64),
         "samples": samples,
         "hook": torch.tensor([hook[k] for k in HOOK_KEYS], dtype=torch.float64),
     }

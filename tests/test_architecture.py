@@ -117,6 +117,6 @@ def test_a_registered_metric_is_computed_in_the_same_pass():
     extractor = Extractor("toy", Linear(), "toy", 1, (28, 28), 8)
     images = np.random.RandomState(0).randint(0, 256, (20, 28, 28)).astype(np.uint8)
     out = score(images, ["is", "mean_logit"], extractor, splits=5, progress=False)
-    assert out["splits_seen"] == 5 and out["n_logits"] == 20 and out["is_mean"] >= 1
+    assert out["splits_seen"] == 5 and out["n_logits"] == 20 and out["inception_score_mean"] >= 1
     with pytest.raises(ImprovedGANError, match="unknown metric"):
         score(images, ["nope"], extractor, progress=False)

@@ -3,6 +3,7 @@ a reader that leaves early."""
 
 from __future__ import annotations
 
+import argparse
 import subprocess
 import sys
 
@@ -57,13 +58,23 @@ def test_value_range_at_the_end_without_a_value_is_left_to_argparse(capsys):
     assert "expected one argument" in capsys.readouterr().err
 
 
-def test_every_evaluate_and_reproduce_option_has_help():
+def _actions_without_help(name: str, parser: argparse.ArgumentParser):
+    """``(command path, option)`` of every option without help, sub-commands included."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub_name, sub in action.choices.items():
+                yield from _actions_without_help(f"{name} {sub_name}", sub)
+        elif action.dest != "help" and not action.help:
+            yield name, action.option_strings or action.dest
+
+
+@pytest.mark.parametrize(
+    "command", ["train", "evaluate", "reproduce", "predict", "presets", "score", "classifier", "turing"]
+)
+def test_every_option_of_a_command_has_help(command):
     parser = build_parser()
     sub = next(a for a in parser._actions if a.dest == "command")
-    for command in ("train", "evaluate", "reproduce", "predict", "presets"):
-        for action in sub.choices[command]._actions:
-            if action.dest != "help":
-                assert action.help, f"{command} {action.option_strings or action.dest} has no help text"
+    assert list(_actions_without_help(command, sub.choices[command])) == []
 
 
 def test_a_reader_that_closes_the_pipe_early_gets_no_error():

@@ -101,9 +101,11 @@ def test_sharded_inception_score_and_fid_equal_the_single_process_ones(two_proce
         images, ("is", "fid"), distributed_worker.toy_extractor(), reference=reference, progress=False
     )
     assert torch.equal(rank0["is"], rank1["is"]) and torch.equal(rank0["fid"], rank1["fid"])
-    np.testing.assert_allclose(rank0["is"].numpy(), [one["is_mean"], one["is_std"]], rtol=1e-10)
-    np.testing.assert_allclose(rank0["fid"].item(), one["fid"], rtol=1e-10)
-    assert one["is_mean"] > 1.5  # a non-trivial score
+    np.testing.assert_allclose(
+        rank0["is"].numpy(), [one["inception_score_mean"], one["inception_score_std"]], rtol=1e-10
+    )
+    np.testing.assert_allclose(rank0["fid"].item(), one["frechet_inception_distance"], rtol=1e-10)
+    assert one["inception_score_mean"] > 1.5  # a non-trivial score
 
 
 @needs_gloo

@@ -88,7 +88,7 @@ def test_reproduce_table3_trains_each_preset_and_scores_its_samples(tmp_path, mo
 
     def fake_score(source, metrics, extractor, device, inception_weights, progress):
         calls.append((source.description, tuple(metrics), extractor, source.count))
-        return {"is_mean": 2.5 + len(calls), "is_std": 0.1}
+        return {"inception_score_mean": 2.5 + len(calls), "inception_score_std": 0.1}
 
     monkeypatch.setattr("improved_gan.reproduce.score", fake_score)
     items = [*TINY, "max_train_examples=200", "epochs=1"]

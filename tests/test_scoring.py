@@ -105,16 +105,22 @@ def test_score_equals_the_pure_functions_on_the_same_features():
     )
     assert result["n"] == 300 and result["reference_n"] == 300
     # the extractor runs a BN-folded copy of the classifier: equal up to float32 rounding
-    np.testing.assert_allclose((result["is_mean"], result["is_std"]), inception_score(logits), rtol=1e-5)
-    assert result["fid"] == pytest.approx(fid_from_features(features, ref_features), rel=1e-4)
+    np.testing.assert_allclose(
+        (result["inception_score_mean"], result["inception_score_std"]), inception_score(logits), rtol=1e-5
+    )
+    assert result["frechet_inception_distance"] == pytest.approx(
+        fid_from_features(features, ref_features), rel=1e-4
+    )
     assert "10 splits, contiguous" in result["is_profile"] and "ddof=0" in result["is_profile"]
-    assert result["kid_mean"] == pytest.approx(
+    assert result["kernel_inception_distance_mean"] == pytest.approx(
         kernel_inception_distance(features.numpy(), ref_features.numpy(), subsets=5, subset_size=100)[0],
         rel=1e-4,
     )
     # float input in [-1, 1] scores as its uint8 rounding
     as_float = images.float() / 127.5 - 1
-    assert score(as_float, ["is"], "mnist", progress=False)["is_mean"] == pytest.approx(result["is_mean"])
+    assert score(as_float, ["is"], "mnist", progress=False)["inception_score_mean"] == pytest.approx(
+        result["inception_score_mean"]
+    )
 
 
 def test_saved_reference_statistics_give_the_same_fid(tmp_path):
@@ -145,8 +151,12 @@ def test_saved_reference_statistics_give_the_same_fid(tmp_path):
         kid_subset_size=50,
         progress=False,
     )
-    assert again["fid"] == pytest.approx(direct["fid"], rel=1e-9)
-    assert again["kid_mean"] == pytest.approx(direct["kid_mean"], rel=1e-9)
+    assert again["frechet_inception_distance"] == pytest.approx(
+        direct["frechet_inception_distance"], rel=1e-9
+    )
+    assert again["kernel_inception_distance_mean"] == pytest.approx(
+        direct["kernel_inception_distance_mean"], rel=1e-9
+    )
     with pytest.raises(ImprovedGANError, match="--reference"):
         score(a, ["fid"], "mnist", progress=False)
 
@@ -166,7 +176,9 @@ def test_inception_extractor_path_with_random_weights(tmp_path):
     with torch.no_grad():
         features, logits = net(images)
     np.testing.assert_allclose(
-        (result["is_mean"], result["is_std"]), inception_score(logits, splits=2), rtol=1e-5
+        (result["inception_score_mean"], result["inception_score_std"]),
+        inception_score(logits, splits=2),
+        rtol=1e-5,
     )
     saved = np.load(tmp_path / "s.npz")
     assert saved["mu"].shape == (2048,) and str(saved["extractor"]) == "inception"
@@ -194,7 +206,7 @@ def test_score_cli_json_and_text(capsys, tmp_path):
         == 0
     )
     out = json.loads(capsys.readouterr().out)
-    assert out["n"] == 50 and out["is_mean"] >= 1.0 and "mnist classifier" in out["extractor"]
+    assert out["n"] == 50 and out["inception_score_mean"] >= 1.0 and "mnist classifier" in out["extractor"]
     assert (
         main(
             [
@@ -213,7 +225,7 @@ def test_score_cli_json_and_text(capsys, tmp_path):
         == 0
     )
     text = capsys.readouterr().out
-    assert "mnist score" in text and "FID vs" in text
+    assert "mnist score" in text and "FID (mnist classifier features, 128-d) vs" in text
     assert main(["score", str(tmp_path / "missing"), "--quiet"]) == 1
     assert "does not exist" in capsys.readouterr().err
 

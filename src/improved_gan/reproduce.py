@@ -281,7 +281,7 @@ def reproduce_table3(
                 inception_weights=inception_weights,
                 progress=progress,
             )
-            scores.append(out["is_mean"])
+            scores.append(out["inception_score_mean"])
             results["epochs"] = config.epochs
         results["rows"][preset] = {"seeds": list(seeds), "is": scores, "missing": missing}
     if not any(r["is"] for r in results["rows"].values()):

@@ -85,9 +85,13 @@ def _classifier_train(args: argparse.Namespace) -> int:
     return 0
 
 
-def resolve_extractor(name: str, source: str) -> str:
+MNIST_LIKE = (1, 28, 28)
+
+
+def resolve_extractor(name: str, source: str, opened=None) -> str:
     """``auto``: a run directory's dataset or a dataset split's dataset when it has a classifier
-    (MNIST, Fashion-MNIST), else ``inception`` (CIFAR-10, SVHN, ImageNet runs)."""
+    (MNIST, Fashion-MNIST); ``mnist`` for ``opened`` images that are all 28×28 grey; else
+    ``inception`` (CIFAR-10, SVHN, ImageNet runs, colour images)."""
     from improved_gan.data import DATASET_SPLITS
     from improved_gan.training import RunDir
 
@@ -99,6 +103,8 @@ def resolve_extractor(name: str, source: str) -> str:
     if run is not None:
         dataset = run.read_config().dataset
         return dataset if dataset in CLASSIFIER_DATASETS else "inception"
+    if opened is not None and opened.image_shape == MNIST_LIKE:
+        return "mnist"
     return "inception"
 
 
@@ -108,6 +114,19 @@ def _input(spec: str | None, n: int | None, run_samples: int = 50000):
 
     run = RunDir.find(spec) if spec is not None else None
     return spec if run is None else run_source(run.path, n if n is not None else run_samples)
+
+
+def _opened_input(spec: str, n: int | None, value_range: str):
+    """INPUT as ``(source, opened)``: a run's samples, a folder or array file opened (``opened``:
+    so ``auto`` can see its image size), or a dataset split's name as is."""
+    from improved_gan.data import DATASET_SPLITS
+    from improved_gan.metrics.inputs import open_source
+
+    source = _input(spec, n)
+    if source is spec and (Path(spec).exists() or spec not in DATASET_SPLITS):  # a missing file fails here
+        opened = open_source(spec, n=n, value_range=value_range)
+        return opened, opened
+    return source, None
 
 
 def _precheck_reference(reference: str | None) -> None:
@@ -124,6 +143,57 @@ def _precheck_reference(reference: str | None) -> None:
         check_statistics(read_npz(path), str(path))
 
 
+def _load_extractor(name: str, auto_grey: bool, device, inception_weights: str | None):
+    """The extractor; for 28×28 grey images that ``auto`` sent to the MNIST classifier, one line
+    saying so and, when it is not trained yet, the other way out."""
+    import sys
+
+    from improved_gan.metrics.classifier import ClassifierNotFoundError
+    from improved_gan.metrics.extractors import load_extractor
+    from improved_gan.utils.distributed import context_from_env
+
+    if not auto_grey:
+        return load_extractor(name, device, inception_weights)
+    try:
+        extractor = load_extractor(name, device, inception_weights)
+    except ClassifierNotFoundError as exc:
+        raise ClassifierNotFoundError(f"{exc}; or pass --extractor inception") from None
+    if context_from_env().is_main:
+        print(
+            f"extractor: {name} classifier (inputs are 28×28 grey; --extractor inception to override)",
+            file=sys.stderr,
+        )
+    return extractor
+
+
+def _report(args: argparse.Namespace, extractor: str, result: dict) -> None:
+    """The human-readable lines: each metric with the features and scale it is in."""
+    features = result["features"]
+    name = (
+        "Inception Score"
+        if extractor == "inception"
+        else f"{extractor} score (IS with the {extractor} classifier)"
+    )
+    print(f"{args.input}: {result['n']} images; extractor: {result['extractor']}")
+    if "inception_score_mean" in result:
+        mean, std = result["inception_score_mean"], result["inception_score_std"]
+        print(f"{name}: {mean:.4f} ± {std:.4f}  [{result['is_profile']}]")
+    if "frechet_inception_distance" in result:
+        fid = result["frechet_inception_distance"]
+        print(f"FID ({features}) vs {args.reference} ({result['reference_n']} images): {fid:.4f}")
+    if "kernel_inception_distance_mean" in result:
+        mean, std = result["kernel_inception_distance_mean"], result["kernel_inception_distance_std"]
+        print(
+            f"KID ({features}) vs {args.reference}: {mean:.6f} ± {std:.6f} "
+            f"(unscaled MMD², as --json; ×10³: {1e3 * mean:.2f} ± {1e3 * std:.2f})"
+        )
+    if result.get("reference_cache") in ("loaded", "saved"):
+        verb = "loaded from" if result["reference_cache"] == "loaded" else "saved to"
+        print(f"reference features {verb} {result['reference_cache_path']} (--no-cache to skip)")
+    if "saved_reference" in result:
+        print(f"statistics saved to {result['saved_reference']}")
+
+
 def _score(args: argparse.Namespace) -> int:
     import json
 
@@ -138,9 +208,11 @@ def _score(args: argparse.Namespace) -> int:
         check_save_target(args.save_reference, args.reference)
     _precheck_reference(args.reference)
     _set_threads(args.threads)
-    extractor = resolve_extractor(args.extractor, args.input)
     ctx, device, _ = init_distributed(device)  # under torchrun: sharded extraction
-    source = _input(args.input, args.n)
+    source, opened = _opened_input(args.input, args.n, args.value_range)
+    name = resolve_extractor(args.extractor, args.input, opened)
+    auto_grey = args.extractor == "auto" and opened is not None and name == "mnist"
+    extractor = _load_extractor(name, auto_grey, device, args.inception_weights)
     result = score(
         source,
         metrics=args.metric,
@@ -158,26 +230,14 @@ def _score(args: argparse.Namespace) -> int:
         inception_weights=args.inception_weights,
         save_reference=args.save_reference if ctx.is_main else None,
         progress=not args.quiet and ctx.is_main,
+        cache=not args.no_cache,
     )
     if not ctx.is_main:  # rank 0 alone reports
         return 0
     if args.json:
         print(json.dumps({"input": args.input, "reference": args.reference, **result}))
-        return 0
-    name = (
-        "Inception Score"
-        if extractor == "inception"
-        else f"{extractor} score (IS with the {extractor} classifier)"
-    )
-    print(f"{args.input}: {result['n']} images; features: {result['extractor']}")
-    if "is_mean" in result:
-        print(f"{name}: {result['is_mean']:.4f} ± {result['is_std']:.4f}  [{result['is_profile']}]")
-    if "fid" in result:
-        print(f"FID vs {args.reference} ({result['reference_n']} images): {result['fid']:.4f}")
-    if "kid_mean" in result:
-        print(f"KID vs {args.reference}: {result['kid_mean']:.6f} ± {result['kid_std']:.6f}")
-    if "saved_reference" in result:
-        print(f"statistics saved to {result['saved_reference']}")
+    else:
+        _report(args, extractor.name, result)
     return 0
 
 
@@ -196,8 +256,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--extractor",
         choices=["auto", "inception", *CLASSIFIER_DATASETS],
         default="auto",
-        help="features: the reference Inception-v3 or a dataset classifier "
-        "(auto: the run's or split's dataset, else inception)",
+        help="features: the reference Inception-v3 or a dataset classifier (auto: the run's or "
+        "split's dataset; mnist for 28×28 grey images; else inception)",
     )
     p.add_argument("--reference", help="for FID/KID: statistics .npz (--save-reference) or any INPUT kind")
     p.add_argument("--n", type=int, help="number of images (run directories: samples drawn, default 50000)")
@@ -209,8 +269,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="shuffle before splitting (torch-fidelity: --shuffle --seed 2020)",
     )
     p.add_argument("--seed", type=int, help="seed of the shuffle")
-    p.add_argument("--kid-subsets", type=int, default=100)
-    p.add_argument("--kid-subset-size", type=int, default=1000)
+    p.add_argument("--kid-subsets", type=int, default=100, help="KID: random subsets averaged (default 100)")
+    p.add_argument(
+        "--kid-subset-size", type=int, default=1000, help="KID: images per subset, each side (default 1000)"
+    )
     p.add_argument(
         "--value-range", choices=["auto", "-1,1", "0,1"], default="auto", help="range of float images"
     )
@@ -218,7 +280,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--threads", type=int, help="CPU threads for PyTorch")
     p.add_argument("--inception-weights", help="path of weights-inception-2015-12-05-6726825d.pth")
     p.add_argument("--save-reference", help="also save INPUT's feature statistics to this .npz")
-    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="extract --reference features afresh, neither reading nor writing "
+        "$XDG_CACHE_HOME/improved_gan/features",
+    )
+    p.add_argument(
+        "--json", action="store_true", help="print one JSON object (torch-fidelity's metric key names)"
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.set_defaults(func=_score)
 
@@ -232,9 +302,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Train the small CNN used for the dataset score and FID/KID features, and cache it "
         "in $XDG_CACHE_HOME/improved_gan/classifiers (default ~/.cache/...).",
     )
-    t.add_argument("dataset", choices=CLASSIFIER_DATASETS)
+    t.add_argument("dataset", choices=CLASSIFIER_DATASETS, help="the dataset whose classifier to train")
     t.add_argument("--epochs", type=int, help="training epochs (default: 6 for mnist, 12 for fashion-mnist)")
-    t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--seed", type=int, default=0, help="seed of initialisation and data order (default 0)")
     t.add_argument("--data-dir", help="data root holding mnist/, fashion-mnist/")
     t.add_argument("--output", help="where to write the classifier (default: the cache)")
     t.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto")

@@ -40,6 +40,20 @@ class Extractor:
         """The size of the features, when the module declares it (both built-in ones do)."""
         return getattr(self.module, "feature_dim", None)
 
+    @property
+    def features_label(self) -> str:
+        """What FID/KID are computed on, in words: ``Inception pool3``, ``mnist classifier features``."""
+        if self.name == "inception":
+            return "Inception pool3"
+        if self.name in CLASSIFIER_DATASETS:
+            return f"{self.name} classifier features"
+        return f"{self.name} features"
+
+    def features_spec(self, dim: int | None = None) -> str:
+        """``"<features_label>, <D>-d"`` (``D`` from ``dim`` or the module's ``feature_dim``)."""
+        dim = dim if dim is not None else self.feature_dim
+        return self.features_label if dim is None else f"{self.features_label}, {dim}-d"
+
     def repair_hint(self) -> str:
         """How to get working weights back, for errors that blame the extractor."""
         if self.name in CLASSIFIER_DATASETS:

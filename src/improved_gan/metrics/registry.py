@@ -88,13 +88,14 @@ def is_profile(options: MetricOptions) -> str:
 @register_metric("is", needs=("logits",))
 def _inception_score(outputs: PassOutputs, reference: dict | None, options: MetricOptions) -> dict:
     mean, std = outputs.logits.compute()
-    return {"is_mean": mean, "is_std": std, "is_profile": is_profile(options)}
+    return {"inception_score_mean": mean, "inception_score_std": std, "is_profile": is_profile(options)}
 
 
 @register_metric("fid", needs=("statistics",), compares=True)
 def _fid(outputs: PassOutputs, reference: dict | None, options: MetricOptions) -> dict:
     stats = outputs.statistics
-    return {"fid": frechet_distance(stats.mean(), stats.cov(), reference["mu"], reference["sigma"])}
+    distance = frechet_distance(stats.mean(), stats.cov(), reference["mu"], reference["sigma"])
+    return {"frechet_inception_distance": distance}
 
 
 @register_metric("kid", needs=("features",), compares=True)
@@ -105,4 +106,4 @@ def _kid(outputs: PassOutputs, reference: dict | None, options: MetricOptions) -
         subsets=options.kid_subsets,
         subset_size=options.kid_subset_size,
     )
-    return {"kid_mean": mean, "kid_std": std}
+    return {"kernel_inception_distance_mean": mean, "kernel_inception_distance_std": std}

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from improved_gan.errors import ImprovedGANError
 from improved_gan.metrics.checks import check_int, check_output_file, check_seed
 from improved_gan.metrics.extractors import Extractor, load_extractor
+from improved_gan.metrics.feature_cache import cached_features
 from improved_gan.metrics.fid import FeatureStatistics, check_statistics, save_statistics
 from improved_gan.metrics.files import npz_names, read_npz
 from improved_gan.metrics.inception_score import InceptionScoreAccumulator
@@ -159,6 +160,46 @@ def _source_statistics(
     return out
 
 
+def _statistics_of(features: np.ndarray, batch_size: int, need_features: bool) -> dict:
+    """The statistics of (N, D) features, accumulated in the batches a pass feeds them in (so equal,
+    bit for bit, to the pass's own)."""
+    stats = FeatureStatistics()
+    for i in range(0, len(features), batch_size):
+        stats.update(torch.from_numpy(features[i : i + batch_size]))
+    out = {"mu": stats.mean(), "sigma": stats.cov(), "n": np.int64(stats.n)}
+    if need_features:
+        out["features"] = features
+    return out
+
+
+def _all_agree(hit: bool) -> bool:
+    """Under torchrun, True only when every process found the cache (they then all skip the pass)."""
+    ctx = context_from_env()
+    if not (ctx.enabled and dist.is_available() and dist.is_initialized()):
+        return hit
+    return bool(gather_rows(torch.tensor([[int(hit)]]), ctx).min())
+
+
+def _cached_statistics(
+    source: ImageSource,
+    extractor: Extractor,
+    need_features: bool,
+    batch_size: int,
+    progress: bool,
+    value_range: ValueRange,
+) -> tuple[dict, str, Path]:
+    """:func:`_source_statistics` through the disk cache of reference features
+    (:mod:`~improved_gan.metrics.feature_cache`): (statistics, cache status, cache file)."""
+
+    def compute() -> np.ndarray:
+        outputs = PassOutputs(keep_features=True)
+        return extract(source, extractor, batch_size, outputs, progress).features
+
+    write = context_from_env().is_main
+    features, status, path = cached_features(source, extractor, value_range, compute, _all_agree, write)
+    return _statistics_of(features, batch_size, need_features), status, path
+
+
 def reference_statistics(
     reference,
     extractor: Extractor,
@@ -167,12 +208,16 @@ def reference_statistics(
     batch_size: int | None = None,
     value_range: ValueRange = "auto",
     progress: bool = True,
+    cache: bool = True,
 ) -> dict:
-    """``{"mu", "sigma", "n", ["features"]}`` of a reference (see :func:`open_reference`)."""
+    """``{"mu", "sigma", "n", ["features"]}`` of a reference (see :func:`open_reference`); the
+    features of a split, folder, file or array come from the disk cache when ``cache``."""
     opened = open_reference(reference, extractor, need_features, n, value_range)
     if isinstance(opened, dict):
         return opened
     batch_size = check_int(batch_size, "batch_size", 1, 100) or extractor.default_batch_size
+    if cache and not isinstance(reference, ImageSource):
+        return _cached_statistics(opened, extractor, need_features, batch_size, progress, value_range)[0]
     return _source_statistics(opened, extractor, need_features, batch_size, progress)
 
 
@@ -225,6 +270,17 @@ def _check_kid_sizes(subset_size: int, count: int, reference) -> None:
         )
 
 
+def _feature_dim(outputs: PassOutputs, reference: dict | None, extractor: Extractor) -> int | None:
+    """D of the features the pass saw (the extractor's declared size when it kept none)."""
+    if outputs.statistics is not None and outputs.statistics.n:
+        return len(outputs.statistics.mean())
+    if outputs.features is not None:
+        return outputs.features.shape[1]
+    if reference is not None and "mu" in reference:
+        return len(reference["mu"])
+    return extractor.feature_dim
+
+
 def score(
     source,
     metrics: Sequence[str] = ("is",),
@@ -242,14 +298,19 @@ def score(
     inception_weights: str | None = None,
     save_reference: str | Path | None = None,
     progress: bool = True,
+    cache: bool = True,
 ) -> dict:
     """Score ``source`` (tensor or array, image folder, .npz/.npy, dataset split name, or an
     :class:`ImageSource` such as a run's samples from :func:`improved_gan.training.run_source`).
 
-    Returns a flat dict: ``n``, ``extractor``; with ``"is"``: ``is_mean``, ``is_std``,
-    ``is_profile``; with ``"fid"``/``"kid"`` (which need ``reference``): ``fid``, ``kid_mean``,
-    ``kid_std``, ``reference_n``. ``save_reference`` writes the source's statistics (and features
-    when KID is asked) to an ``.npz`` usable later as ``reference``.
+    Returns a flat dict with torch-fidelity's metric names: ``n``, ``extractor``, ``features``
+    (``"<features>, <D>-d"``); with ``"is"``: ``inception_score_mean``, ``inception_score_std``,
+    ``is_profile``; with ``"fid"``/``"kid"`` (which need ``reference``):
+    ``frechet_inception_distance``, ``kernel_inception_distance_mean``/``_std`` (unscaled MMD²),
+    ``reference_n`` and, for a reference read from a split, folder, file or array,
+    ``reference_cache`` (``loaded``/``saved``/``extracted``) and ``reference_cache_path``: its
+    features are cached on disk unless ``cache=False``. ``save_reference`` writes the source's
+    statistics (and features when KID is asked) to an ``.npz`` usable later as ``reference``.
     """
     chosen = get_metrics(metrics)
     _check_options(n, batch_size, splits, seed, kid_subsets, kid_subset_size, value_range)
@@ -282,8 +343,12 @@ def score(
     extract(src, ext, batch_size, outputs, progress)
     options = MetricOptions(splits, shuffle, seed, kid_subsets, kid_subset_size, ext.description)
     result: dict = {"n": src.count, "extractor": ext.description}
-    if isinstance(ref, ImageSource):
+    if isinstance(ref, ImageSource) and cache and not isinstance(reference, ImageSource):
+        ref, status, path = _cached_statistics(ref, ext, need_features, batch_size, progress, value_range)
+        result.update(reference_cache=status, reference_cache_path=str(path))
+    elif isinstance(ref, ImageSource):
         ref = _source_statistics(ref, ext, need_features, batch_size, progress)
+    result["features"] = ext.features_spec(_feature_dim(outputs, ref, ext))
     if ref is not None:
         result["reference_n"] = int(ref["n"]) if "n" in ref else None
     for metric in chosen:
@@ -307,7 +372,7 @@ def score_generator_samples(
     :class:`~improved_gan.metrics.classifier.ClassifierNotFoundError` without a cached classifier."""
     metrics = ("is", "fid") if reference is not None else ("is",)
     out = score(images_uint8, metrics, extractor, reference=reference, splits=splits, progress=False)
-    result = {"dataset_score": out["is_mean"], "dataset_score_std": out["is_std"]}
-    if "fid" in out:
-        result["dataset_fid"] = out["fid"]
+    result = {"dataset_score": out["inception_score_mean"], "dataset_score_std": out["inception_score_std"]}
+    if "frechet_inception_distance" in out:
+        result["dataset_fid"] = out["frechet_inception_distance"]
     return result
