@@ -27,7 +27,7 @@ from improved_gan.data.files import md5_of_file
 
 @pytest.fixture(autouse=True)
 def _no_repo_data(monkeypatch):
-    monkeypatch.setattr(ds, "REPO_DATA", ds.REPO_DATA.parent / "no-such-dir")
+    monkeypatch.setattr(ds, "SHIPPED_DATA", ds.SHIPPED_DATA.parent / "no-such-dir")
 
 
 def _cifar_batch(n: int, seed: int) -> tuple[bytes, np.ndarray, list[int]]:

@@ -30,7 +30,7 @@ def small_mnist(monkeypatch):
         mirrors=base.mirrors,
     )
     monkeypatch.setitem(IDX_DATASETS, "mnist", small)
-    monkeypatch.setattr(ds, "REPO_DATA", ds.REPO_DATA.parent / "no-such-dir")
+    monkeypatch.setattr(ds, "SHIPPED_DATA", ds.SHIPPED_DATA.parent / "no-such-dir")
     return small
 
 
@@ -137,3 +137,24 @@ def test_fashion_mnist_from_debian_package_if_installed():
         pytest.skip("Debian's dataset-fashion-mnist is not installed")
     x, y = load_idx_dataset("fashion-mnist", "test", download=False)
     assert x.shape == (10000, 28, 28) and np.bincount(y).tolist() == [1000] * 10
+
+
+def test_the_shipped_mnist_is_package_data_so_a_wheel_install_has_it():
+    """Every shipped file matches a ``package-data`` glob of pyproject.toml (setuptools puts
+    exactly those into the wheel), and the files are the four IDX files of MNIST."""
+    import fnmatch
+    from pathlib import Path
+
+    import improved_gan
+
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+
+    package = Path(improved_gan.__file__).parent
+    pyproject = package.parents[1] / "pyproject.toml"
+    globs = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]["improved_gan"]
+    shipped = [p.relative_to(package).as_posix() for p in ds.SHIPPED_DATA.rglob("*") if p.is_file()]
+    assert {Path(p).name for p in shipped if p.endswith(".gz")} == {
+        f.name for images, labels, _ in IDX_DATASETS["mnist"].splits.values() for f in (images, labels)
+    }
+    missing = [p for p in shipped if not any(fnmatch.fnmatch(p, g) for g in globs)]
+    assert not missing, f"not in the wheel: {missing}"

@@ -378,7 +378,7 @@ def test_idx_overflowing_header_is_refused_through_the_cli(tmp_path, capsys):
     write_idx(root / "mnist" / "train-images-idx3-ubyte.gz", np.zeros((1, 1), np.uint8))
     (root / "mnist" / "train-images-idx3-ubyte.gz").write_bytes(gzip.compress(_idx_header((65536,) * 4)))
     for name in ("train-labels-idx1-ubyte.gz", "t10k-images-idx3-ubyte.gz", "t10k-labels-idx1-ubyte.gz"):
-        (root / "mnist" / name).write_bytes((ds.REPO_DATA / "mnist" / name).read_bytes())
+        (root / "mnist" / name).write_bytes((ds.SHIPPED_DATA / "mnist" / name).read_bytes())
     before = (root / "mnist" / "train-images-idx3-ubyte.gz").read_bytes()
     argv = ["train", "mnist-fm", "--data-dir", str(root), "--run-dir", str(tmp_path / "run")]
     msg = cli_error(capsys, [*argv, "--quiet", "--epochs", "1", "--device", "cpu"])

@@ -4,7 +4,8 @@ A *data root* holds one folder per dataset (``mnist/``, ``fashion-mnist/``, late
 ``svhn/``) with the files under their standard names. Places are tried in this order:
 
 1. ``data_dir`` (the ``--data-dir`` option), 2. the ``IMPROVED_GAN_DATA`` environment variable,
-3. the copy of MNIST shipped in this repository (``data/mnist``), 4. system folders
+3. the copy of MNIST shipped inside the package (``improved_gan/data/shipped/mnist``, in the
+wheel too), 4. system folders
 (``/usr/share/datasets/fashion-mnist`` from Debian's ``dataset-fashion-mnist``),
 5. the user cache (``~/.cache/improved_gan/data``, or ``$XDG_CACHE_HOME``), 6. a download from
 the canonical mirrors into the first of ``data_dir``, ``IMPROVED_GAN_DATA`` and the user cache,
@@ -28,7 +29,8 @@ from improved_gan.data.idx_files import IDX_DATASETS, IDXDataset, IDXFile
 from improved_gan.errors import ImprovedGANError
 
 ENV_VAR = "IMPROVED_GAN_DATA"
-REPO_DATA = Path(__file__).resolve().parents[3] / "data"
+#: The MNIST copy shipped inside the package (package data, so a wheel install has it too).
+SHIPPED_DATA = Path(__file__).resolve().parent / "shipped"
 
 
 class DatasetNotFoundError(ImprovedGANError):
@@ -86,7 +88,7 @@ def _dataset_folder(root: Path, folder: str) -> Path:
 def candidate_dirs(dataset: IDXDataset, data_dir: str | Path | None = None) -> list[Path]:
     """The folders searched for ``dataset``'s files, in order."""
     dirs = [_dataset_folder(root, dataset.folder) for root in explicit_roots(data_dir)]
-    dirs.append(REPO_DATA / dataset.folder)
+    dirs.append(SHIPPED_DATA / dataset.folder)
     dirs.extend(Path(d) for d in dataset.system_dirs)
     dirs.append(default_cache_root() / dataset.folder)
     return dirs
