@@ -154,6 +154,30 @@ def test_auto_on_grey_28px_without_a_classifier_names_the_command_and_its_time(t
     from conftest import cli_error
 
     np.save(tmp_path / "x.npy", images(20, 5))
-    message = cli_error(capsys, ["score", str(tmp_path / "x.npy"), "--quiet"])
+    message = cli_error(capsys, ["score", str(tmp_path / "x.npy"), "--quiet", "--no-train-classifier"])
     assert "`improved-gan classifier train mnist` (about 4.5 min on 2 CPU cores)" in message
     assert message.endswith("or pass --extractor inception")
+
+
+def test_auto_on_grey_28px_trains_the_missing_classifier_first_and_says_so(tmp_path, capsys, monkeypatch):
+    import improved_gan.metrics.classifier as classifier_module
+    from improved_gan.cli import main
+
+    trained = []
+    real_train = classifier_module.train_classifier
+
+    def small_train(dataset, output, device, progress):  # the real trainer, on a few hundred images
+        trained.append((dataset, output))
+        return real_train(
+            dataset, epochs=1, output=output, device=device, progress=progress, max_train_examples=300
+        )
+
+    monkeypatch.setattr(classifier_module, "train_classifier", small_train)
+    np.save(tmp_path / "x.npy", images(20, 5))
+    assert main(["score", str(tmp_path / "x.npy"), "--quiet"]) == 0
+    err = capsys.readouterr().err
+    path = classifier_module.default_classifier_path("mnist")
+    assert trained == [("mnist", path)] and path.is_file()
+    assert f"no mnist classifier yet; training it once (about 4.5 min on 2 CPU cores) into {path}" in err
+    assert main(["score", str(tmp_path / "x.npy"), "--quiet"]) == 0  # found now: not trained again
+    assert len(trained) == 1 and "training it once" not in capsys.readouterr().err

@@ -143,22 +143,39 @@ def _precheck_reference(reference: str | None) -> None:
         check_statistics(read_npz(path), str(path))
 
 
-def _load_extractor(name: str, auto_grey: bool, device, inception_weights: str | None):
-    """The extractor; for 28×28 grey images that ``auto`` sent to the MNIST classifier, one line
-    saying so and, when it is not trained yet, the other way out."""
+def _load_extractor(name: str, auto: bool, auto_grey: bool, device, args: argparse.Namespace):
+    """The extractor. Where ``auto`` chose a dataset classifier that is not trained yet, it is
+    trained and cached first (once; not under torchrun or with --no-train-classifier), saying so;
+    for 28×28 grey images that ``auto`` sent to the MNIST classifier, one line saying so."""
     import sys
 
-    from improved_gan.metrics.classifier import ClassifierNotFoundError
+    from improved_gan.metrics.classifier import (
+        DEFAULT_EPOCHS,
+        MINUTES_PER_EPOCH,
+        ClassifierNotFoundError,
+        default_classifier_path,
+        train_classifier,
+    )
     from improved_gan.metrics.extractors import load_extractor
     from improved_gan.utils.distributed import context_from_env
 
-    if not auto_grey:
-        return load_extractor(name, device, inception_weights)
+    ctx = context_from_env()
     try:
-        extractor = load_extractor(name, device, inception_weights)
+        extractor = load_extractor(name, device, args.inception_weights)
     except ClassifierNotFoundError as exc:
-        raise ClassifierNotFoundError(f"{exc}; or pass --extractor inception") from None
-    if context_from_env().is_main:
+        if not auto or args.no_train_classifier or ctx.enabled:
+            raise ClassifierNotFoundError(
+                f"{exc}; or pass --extractor inception" if auto_grey else str(exc)
+            ) from None
+        path = default_classifier_path(name)
+        print(
+            f"extractor: no {name} classifier yet; training it once (about "
+            f"{MINUTES_PER_EPOCH * DEFAULT_EPOCHS[name]:g} min on 2 CPU cores) into {path}, then scoring",
+            file=sys.stderr,
+        )
+        train_classifier(name, output=path, device=device, progress=not args.quiet)
+        extractor = load_extractor(name, device, args.inception_weights)
+    if auto_grey and ctx.is_main:
         print(
             f"extractor: {name} classifier (inputs are 28×28 grey; --extractor inception to override)",
             file=sys.stderr,
@@ -212,7 +229,7 @@ def _score(args: argparse.Namespace) -> int:
     source, opened = _opened_input(args.input, args.n, args.value_range)
     name = resolve_extractor(args.extractor, args.input, opened)
     auto_grey = args.extractor == "auto" and opened is not None and name == "mnist"
-    extractor = _load_extractor(name, auto_grey, device, args.inception_weights)
+    extractor = _load_extractor(name, args.extractor == "auto", auto_grey, device, args)
     result = score(
         source,
         metrics=args.metric,
@@ -285,6 +302,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="store_true",
         help="extract --reference features afresh, neither reading nor writing "
         "$XDG_CACHE_HOME/improved_gan/features",
+    )
+    p.add_argument(
+        "--no-train-classifier",
+        action="store_true",
+        help="where --extractor auto needs a dataset classifier that is not trained yet, stop with the "
+        "command to train it instead of training it first",
     )
     p.add_argument(
         "--json", action="store_true", help="print one JSON object (torch-fidelity's metric key names)"
