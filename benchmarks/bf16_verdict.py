@@ -66,6 +66,12 @@ def pairs(preset: str, labels: int) -> dict[int, tuple[dict, dict]]:
     return out
 
 
+def _spread(values: list[int]) -> str:
+    if len(values) == 1:
+        return str(values[0])
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+
+
 def verdict(diffs: list[int]) -> str:
     if len(diffs) < 3:
         return f"**not shown safe**: {len(diffs)} paired seed(s) reached the epoch, 3 are needed"
@@ -103,9 +109,7 @@ def report(preset: str, labels: int, epoch: int) -> str:
     if both:
         b = [runs[s][0][epoch]["test_errors"] for s in both]
         f = [runs[s][1][epoch]["test_errors"] for s in both]
-        spread = lambda v: (
-            f"{statistics.mean(v):.1f} ± {statistics.stdev(v):.1f}" if len(v) > 1 else f"{v[0]}"
-        )  # noqa: E731
+        spread = _spread
         lines += [
             "",
             f"At epoch {epoch} over seeds {', '.join(map(str, both))}: bf16 {spread(b)}, fp32 {spread(f)}.",

@@ -165,6 +165,18 @@ def test_find_giveaway_names_a_stuck_pixel_and_stays_quiet_on_a_clean_set():
     assert find_giveaway(real, clean, "clean") is None
 
 
+def test_find_giveaway_ignores_a_background_too_faint_to_see():
+    """Real backgrounds exactly 0, generated ones 1–3 of 255 (a sigmoid's floor): a program
+    separates them perfectly, a rater cannot, so no warning; at 40 levels it is a giveaway."""
+    rng = np.random.default_rng(7)
+    digits = np.where(rng.random((2, 60, 28, 28)) < 0.2, rng.integers(100, 256, (2, 60, 28, 28)), 0)
+    real = digits[0].astype(np.uint8)
+    faint = np.where(digits[1] == 0, rng.integers(1, 4, digits[1].shape), digits[1]).astype(np.uint8)
+    assert find_giveaway(real, faint, "faint") is None
+    seen = np.where(digits[1] == 0, 40, digits[1]).astype(np.uint8)
+    assert find_giveaway(real, seen, "seen") is not None
+
+
 def test_find_giveaway_catches_a_brighter_background_with_the_logistic_regression():
     rng = np.random.default_rng(5)
     real = rng.integers(0, 200, (60, 12, 12), dtype=np.uint8)
