@@ -55,7 +55,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1 only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    serve.add_argument("--admin-token", help="token of the /admin page (default: a new random one)")
+    serve.add_argument(
+        "--admin-token",
+        help="token of the /admin page, kept in --db (default: the study's own, random, made once)",
+    )
+    serve.add_argument(
+        "--new-admin-token",
+        action="store_true",
+        help="replace the study's admin token with a new random one (the old link stops working)",
+    )
     serve.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (behind HTTPS)")
     serve.add_argument(
         "--origin",
@@ -102,6 +110,7 @@ def _serve(args: argparse.Namespace) -> int:
         admin_token=args.admin_token,
         secure_cookies=args.secure_cookies,
         origins=args.origins,
+        new_admin_token=args.new_admin_token,
     )
 
 

@@ -238,6 +238,18 @@ class StudyDB(StudyFile):
         )
         return AnswerResult(answer == truth, truth, updated)
 
+    # -- the admin page --------------------------------------------------------------------------
+    def admin_token(self, given: str | None = None, rotate: bool = False) -> str:
+        """The ``/admin`` token kept in the study file: made once at random and reused on every
+        restart; ``given`` replaces it, ``rotate`` replaces it with a new random one. (Whoever can
+        read the file can read the results anyway, so keeping it in plain text gives nothing away.)"""
+        new = given or secrets.token_urlsafe(24)
+        verb = "INSERT OR REPLACE" if given or rotate else "INSERT OR IGNORE"
+        with self.transaction() as conn:
+            conn.execute(f"{verb} INTO meta VALUES ('admin_token', ?)", (new,))
+            row = conn.execute("SELECT value FROM meta WHERE key = 'admin_token'").fetchone()
+        return str(row[0])
+
     # -- results -----------------------------------------------------------------------------------
     def answer_rows(self) -> list[dict]:
         """Every answer, with the answered image's source and score, in the order they came."""
