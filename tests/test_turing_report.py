@@ -114,3 +114,24 @@ def test_report_of_a_missing_database_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 10)
     assert main(["turing", "report", str(tmp_path / "junk.sqlite")]) == 1
     assert "not a study database" in capsys.readouterr().err
+
+
+def test_unfinished_sessions_are_left_out_unless_asked(tmp_path, capsys):
+    db_path = make_study(tmp_path, n=10)
+    with LiveServer(db_path, per_rater=4) as server:
+        for name, answers in [("finisher", 4), ("quitter", 2)]:
+            rater = Rater(server.url, name=name)
+            rater.start()
+            rater.page()
+            for _ in range(answers):
+                assert rater.rate().status_code == 200
+            rater.close()
+    files = write_report(db_path, tmp_path / "out")
+    assert (files.report.answers, files.report.raters) == (4, 1)
+    assert "Left out: 2 answers of 1 unfinished session" in files.text and "quitter" not in files.text
+    with open(files.csv) as f:
+        assert {r["rater_name"] for r in csv.DictReader(f)} == {"finisher"}
+    argv = ["turing", "report", str(db_path), "--out", str(tmp_path / "out"), "--force"]
+    assert main([*argv, "--include-unfinished"]) == 0
+    printed = capsys.readouterr().out
+    assert "6 answers from 2 raters (1 session completed)" in printed and "Counted: 2 answers" in printed

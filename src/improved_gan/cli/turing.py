@@ -91,6 +91,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=1.0,
         help="the paper's filter: also report each scored model's top P %% by score (default: 1)",
     )
+    report.add_argument(
+        "--include-unfinished",
+        action="store_true",
+        help="also count the answers of sessions not completed (default: completed sessions only)",
+    )
     report.set_defaults(func=_report)
 
 
@@ -117,7 +122,9 @@ def _serve(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from improved_gan.evaluation.report import write_report
 
-    files = write_report(args.db, args.out, args.top_percent, force=args.force)
+    files = write_report(
+        args.db, args.out, args.top_percent, force=args.force, include_unfinished=args.include_unfinished
+    )
     print(files.text, end="")
     print(f"\nwrote {files.markdown}, {files.chart}, {files.csv}")
     return 0

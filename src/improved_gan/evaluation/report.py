@@ -27,9 +27,11 @@ from improved_gan.evaluation.report_stats import Proportion as Proportion
 from improved_gan.evaluation.report_stats import RaterResult as RaterResult
 from improved_gan.evaluation.report_stats import (
     StudyReport,
+    completed_only,
     summarize,
 )
 from improved_gan.evaluation.report_stats import TopResult as TopResult
+from improved_gan.evaluation.report_stats import Unfinished as Unfinished
 from improved_gan.evaluation.report_stats import count as count
 from improved_gan.evaluation.report_stats import report_from_db as report_from_db
 from improved_gan.evaluation.report_stats import wilson_interval as wilson_interval
@@ -63,6 +65,7 @@ def render_markdown(report: StudyReport, title: str = "Visual Turing test") -> s
         f"{_n(report.answers, 'answer')} from {_n(report.raters, 'rater')} "
         f"({_n(report.sessions_completed, 'session')} completed). Accuracy is the fraction of votes that told real from generated; 50 % is chance. "
         "Intervals are 95 % (Wilson; balanced accuracy: normal with Agresti-Caffo variances)."
+        + _unfinished_text(report.unfinished)
     )
     out += [
         "",
@@ -117,6 +120,15 @@ def render_markdown(report: StudyReport, title: str = "Visual Turing test") -> s
             f"{r.accuracy.text()} | {r.real.text()} | {r.fake.text()} | {r.median_latency_ms:.0f} ms |"
         )
     return "\n".join(out) + "\n"
+
+
+def _unfinished_text(unfinished: Unfinished) -> str:
+    if not unfinished.sessions:
+        return ""
+    what = f"{_n(unfinished.answers, 'answer')} of {_n(unfinished.sessions, 'unfinished session')}"
+    if unfinished.included:
+        return f" Counted: {what}."
+    return f" Left out: {what} (`turing report --include-unfinished` counts them)."
 
 
 def _n(count: int, noun: str) -> str:
@@ -263,20 +275,26 @@ class ReportFiles:
 
 
 def write_report(
-    db_path: str | Path, out_dir: str | Path | None = None, top_percent: float = 1.0, force: bool = False
+    db_path: str | Path,
+    out_dir: str | Path | None = None,
+    top_percent: float = 1.0,
+    force: bool = False,
+    include_unfinished: bool = False,
 ) -> ReportFiles:
     """Read a study database and write ``report.md``, ``report.png`` and ``answers.csv``.
 
-    ``out_dir`` defaults to ``<db name>_report/`` next to the database. Files of an earlier
-    report there are refused unless ``force``; each file is replaced atomically.
+    Only completed sessions are counted (and written to the CSV) unless ``include_unfinished``;
+    the report says how many unfinished ones were left out. ``out_dir`` defaults to
+    ``<db name>_report/`` next to the database. Files of an earlier report there are refused
+    unless ``force``; each file is replaced atomically.
     """
     if not 0 < top_percent <= 100:
         raise ImprovedGANError(f"--top-percent must be in (0, 100], got {top_percent}")
     db_path = Path(db_path)
     db = StudyDB(db_path, create=False)
     try:
-        rows = db.answer_rows()
-        report = summarize(rows, db.image_scores(), top_percent, db.session_counts()[1])
+        rows, unfinished = completed_only(db.answer_rows(), include_unfinished)
+        report = summarize(rows, db.image_scores(), top_percent, db.session_counts()[1], unfinished)
     finally:
         db.close()
     out = Path(out_dir) if out_dir is not None else db_path.with_name(db_path.stem + "_report")

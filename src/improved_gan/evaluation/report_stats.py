@@ -146,6 +146,23 @@ class TopResult:
     balanced: Balanced
 
 
+@dataclass(frozen=True)
+class Unfinished:
+    """Sessions not completed that have answers: left out of the counts unless ``included``."""
+
+    sessions: int = 0
+    answers: int = 0
+    included: bool = True
+
+
+def completed_only(rows: Sequence[dict], include_unfinished: bool = False) -> tuple[list[dict], Unfinished]:
+    """The answers of completed sessions (all answers if ``include_unfinished``), and what was
+    unfinished. Rows come from :meth:`StudyDB.answer_rows` (``completed_at`` None: unfinished)."""
+    unfinished = [r for r in rows if r.get("completed_at") is None]
+    kept = list(rows) if include_unfinished else [r for r in rows if r.get("completed_at") is not None]
+    return kept, Unfinished(len({r["session_id"] for r in unfinished}), len(unfinished), include_unfinished)
+
+
 @dataclass
 class StudyReport:
     answers: int
@@ -158,6 +175,7 @@ class StudyReport:
     raters_table: list[RaterResult] = field(default_factory=list)
     top: list[TopResult] = field(default_factory=list)
     top_percent: float = 1.0
+    unfinished: Unfinished = Unfinished()
 
 
 def _median(values: Sequence[float]) -> float:
@@ -169,8 +187,10 @@ def summarize(
     scores: dict[str, list[float]] | None = None,
     top_percent: float = 1.0,
     sessions_completed: int = 0,
+    unfinished: Unfinished = Unfinished(),
 ) -> StudyReport:
-    """Every number of the report from the answer rows of :meth:`StudyDB.answer_rows`."""
+    """Every number of the report from the answer rows of :meth:`StudyDB.answer_rows` (those
+    counted: see :func:`completed_only`, whose ``unfinished`` the report then mentions)."""
     rows = list(rows)
     real_rows = [r for r in rows if r["truth"] == REAL]
     models = sorted({r["model"] for r in rows if r["truth"] == FAKE})
@@ -181,6 +201,7 @@ def summarize(
         overall=count(rows),
         real=count(real_rows),
         top_percent=top_percent,
+        unfinished=unfinished,
     )
     present = sorted({bool(r["feedback"]) for r in rows})
     for model in models:

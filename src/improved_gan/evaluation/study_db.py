@@ -252,12 +252,14 @@ class StudyDB(StudyFile):
 
     # -- results -----------------------------------------------------------------------------------
     def answer_rows(self) -> list[dict]:
-        """Every answer, with the answered image's source and score, in the order they came."""
+        """Every answer, with the answered image's source and score and when its session was
+        completed (``completed_at``, None while unfinished), in the order they came."""
         conn = self.connection()
         cur = conn.execute(
             "SELECT a.id, a.session_id, a.rater_name, a.worker_id, a.image_id, i.source, i.source_index,"
             " i.score, a.model, a.truth, a.answer, a.correct, a.feedback, a.position, a.latency_ms,"
-            " a.client_latency_ms, a.answered_at, s.n_total, s.draw FROM answers a JOIN images i ON i.id = a.image_id"
+            " a.client_latency_ms, a.answered_at, s.n_total, s.draw, s.completed_at"
+            " FROM answers a JOIN images i ON i.id = a.image_id"
             " JOIN sessions s ON s.id = a.session_id ORDER BY a.id"
         )
         names = [d[0] for d in cur.description]
