@@ -78,7 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report = verbs.add_parser(
         "report",
         help="accuracy per model and rater, feedback split; Markdown, PNG chart and CSV",
-        description="Print the study's results and write report.md, report.png and answers.csv.",
+        description="Print the study's results and write report.md, report.png, answers.csv "
+        "and images.csv (how often each image was called real).",
     )
     report.add_argument("db", help="study database written by `turing serve`")
     report.add_argument("--out", help="output folder (default: <db name>_report next to the database)")
@@ -125,6 +126,8 @@ def _report(args: argparse.Namespace) -> int:
     files = write_report(
         args.db, args.out, args.top_percent, force=args.force, include_unfinished=args.include_unfinished
     )
-    print(files.text, end="")
-    print(f"\nwrote {files.markdown}, {files.chart}, {files.csv}")
+    print(files.summary, end="")
+    print(
+        f"\nwrote {files.markdown} (with a per-image table), {files.chart}, {files.csv}, {files.images_csv}"
+    )
     return 0

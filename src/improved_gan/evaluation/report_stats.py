@@ -147,6 +147,17 @@ class TopResult:
 
 
 @dataclass(frozen=True)
+class ImageResult:
+    """One answered image: ``model`` is "real" or the model's name; ``called_real`` counts the
+    answers "real" among all its answers."""
+
+    image_id: int
+    model: str
+    source_index: int
+    called_real: Proportion
+
+
+@dataclass(frozen=True)
 class Unfinished:
     """Sessions not completed that have answers: left out of the counts unless ``included``."""
 
@@ -176,6 +187,7 @@ class StudyReport:
     top: list[TopResult] = field(default_factory=list)
     top_percent: float = 1.0
     unfinished: Unfinished = Unfinished()
+    images: list[ImageResult] = field(default_factory=list)
 
 
 def _median(values: Sequence[float]) -> float:
@@ -202,6 +214,7 @@ def summarize(
         real=count(real_rows),
         top_percent=top_percent,
         unfinished=unfinished,
+        images=per_image(rows),
     )
     present = sorted({bool(r["feedback"]) for r in rows})
     for model in models:
@@ -268,6 +281,23 @@ def summarize(
             )
         )
     return report
+
+
+def per_image(rows: Iterable[dict]) -> list[ImageResult]:
+    """How often each answered image was called real; real images first, then by model and id."""
+    by_image: dict[int, list[dict]] = {}
+    for r in rows:
+        by_image.setdefault(r["image_id"], []).append(r)
+    results = [
+        ImageResult(
+            image_id,
+            sub[0]["model"],
+            sub[0]["source_index"],
+            Proportion(sum(r["answer"] == REAL for r in sub), len(sub)),
+        )
+        for image_id, sub in by_image.items()
+    ]
+    return sorted(results, key=lambda i: (i.model != REAL, i.model, i.image_id))
 
 
 def report_from_db(db: StudyDB, top_percent: float = 1.0) -> StudyReport:
