@@ -208,6 +208,27 @@ def test_admin_page_needs_the_token(study, server):
     assert csv.status_code == 200 and len(csv.text.strip().splitlines()) == answers + 1
 
 
+def test_the_done_page_shows_the_mistakes_only_once_every_image_is_answered(tmp_path):
+    db_path = make_study(tmp_path, n=10)
+    with LiveServer(db_path, per_rater=4) as server:
+        rater = started(server)
+        tokens = []
+        for _ in range(4):
+            assert rater.client.get("/done", follow_redirects=False).status_code == 303  # not yet
+            tokens.append(rater.trial)
+            assert rater.rate("real").status_code == 200
+        page = rater.client.get("/done")
+        wrong = [t for t in tokens if truth_of(db_path, t) == "fake"]
+        shown = re.findall(r'<img src="/img/([^"]+)"', page.text)
+        assert shown == wrong and page.text.count("You said real; it was generated.") == len(wrong)
+        assert all(rater.image(t).status_code == 200 for t in shown)
+        rater.close()
+        other = started(server)  # another rater sees nothing of it
+        assert not set(re.findall(r"/img/([\w-]+)", other.page().text)) & set(tokens)
+        assert all(other.image(t).status_code == 404 for t in tokens)
+        other.close()
+
+
 def admin_token_of(app) -> str:
     app.state.study.close()
     return app.state.admin_token

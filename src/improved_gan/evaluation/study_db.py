@@ -38,6 +38,9 @@ from improved_gan.evaluation.study_records import (
     AnswerResult as AnswerResult,
 )
 from improved_gan.evaluation.study_records import (
+    Mistake as Mistake,
+)
+from improved_gan.evaluation.study_records import (
     Session as Session,
 )
 from improved_gan.evaluation.study_records import (
@@ -282,6 +285,18 @@ class StudyDB(StudyFile):
             .fetchone()
         )
         return int(row[0])
+
+    def session_mistakes(self, session: Session) -> list[Mistake]:
+        """The wrong answers of a completed session, in order; none while it is unfinished, so no
+        image's truth is told before every image of the session has been answered."""
+        if not session.done:
+            return []
+        rows = self.connection().execute(
+            "SELECT t.token, a.answer, a.truth FROM answers a JOIN trials t ON t.id = a.trial_id"
+            " WHERE a.session_id = ? AND a.correct = 0 ORDER BY a.position",
+            (session.id,),
+        )
+        return [Mistake(*row) for row in rows]
 
     def session_counts(self) -> tuple[int, int]:
         """(sessions opened, sessions completed)."""

@@ -2,7 +2,8 @@
 
 A rater opens ``/``, optionally gives a name or worker id, and rates ``per_rater`` images one at
 a time ("Real or generated?", buttons or keys R/G, ←/→), half of them real. In the feedback
-condition the page says after each answer whether it was right. ``/admin`` shows live results to
+condition the page says after each answer whether it was right; once every image is answered,
+the last page lists the rater's mistakes. ``/admin`` shows live results to
 whoever holds the token printed at start-up; the token is kept in the study database, so a restart
 prints the same link (``new_admin_token`` rotates it).
 
@@ -236,7 +237,8 @@ def create_app(
         if not session.done:
             return RedirectResponse("/rate", status_code=303)
         right = await run_in_threadpool(study.session_correct, session) if session.feedback else None
-        return page("done.html", session=session, right=right)
+        mistakes = await run_in_threadpool(study.session_mistakes, session)
+        return page("done.html", session=session, right=right, mistakes=mistakes, display=display)
 
     async def static_file(request: Request) -> Response:
         name = request.path_params["name"]
