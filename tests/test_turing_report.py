@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import csv
+import io
 import math
 
 import pytest
@@ -11,6 +12,7 @@ from turing_support import LiveServer, Rater, db_rows, make_study
 
 from improved_gan.cli import main
 from improved_gan.evaluation import summarize, wilson_interval, write_report
+from improved_gan.evaluation.report import render_markdown, write_image_csv_to
 from improved_gan.evaluation.report_stats import Balanced, Proportion
 
 
@@ -30,9 +32,11 @@ def test_balanced_accuracy_is_the_mean_of_real_and_fake_accuracy():
     assert low < 0.625 < high and high - low < 0.5
 
 
-def row(session, position, truth, answer, model=None, feedback=0, score=None, n_total=4, name=""):
+def row(session, position, truth, answer, model=None, feedback=0, score=None, n_total=4, name="", image=None):
     return {
         "id": 0,
+        "image_id": 10 * session + position if image is None else image,
+        "source_index": position,
         "session_id": session,
         "rater_name": name,
         "worker_id": "",
@@ -58,7 +62,7 @@ def test_summary_counts_per_model_rater_condition_and_top_percent():
         row(2, 0, "real", "real", feedback=1),
         row(2, 1, "fake", "fake", "a", 1, score=0.1),
         row(2, 2, "real", "real", feedback=1),
-        row(2, 3, "fake", "fake", "b", 1),
+        row(2, 3, "fake", "fake", "b", 1, image=13),  # the image session 1 called real
     ]
     report = summarize(rows, scores={"a": [0.1 * i for i in range(1, 11)]}, top_percent=10)
     assert (report.answers, report.raters) == (8, 2)
@@ -78,6 +82,9 @@ def test_summary_counts_per_model_rater_condition_and_top_percent():
     (top,) = report.top  # only 'a' has scores; its top 10 % is the image scored 0.99 (>= 0.91)
     assert top.model == "a" and top.images == 1 and (top.fake.k, top.fake.n) == (1, 1)
     assert math.isclose(top.threshold, 0.91)
+    images = {i.image_id: i for i in report.images}
+    assert (images[13].model, images[13].called_real.k, images[13].called_real.n) == ("b", 1, 2)
+    assert [i.model for i in report.images][:4] == ["real"] * 4 and len(report.images) == 7
 
 
 def test_report_matches_the_answers_given(tmp_path, capsys):
@@ -105,6 +112,21 @@ def test_report_matches_the_answers_given(tmp_path, capsys):
     assert {r["rater_name"] for r in table} == {f"rater{i}" for i in range(4)}
     assert all(r["answered_at"].endswith("+00:00") for r in table)
     assert "Top 1 %" in files.text  # the models have scores
+    with open(files.images_csv) as f:
+        images = list(csv.DictReader(f))
+    shown = db_rows(db_path, "SELECT image_id, SUM(answer = 'real'), COUNT(*) FROM answers GROUP BY image_id")
+    assert {(int(r["image_id"]), int(r["answered_real"]), int(r["answers"])) for r in images} == set(shown)
+    assert "## Per image" in files.text and "## Per image" not in printed
+
+
+def test_the_per_image_table_escapes_model_names(tmp_path):
+    rows = [row(1, 0, "fake", "real", "=HYPERLINK(x)|*b*"), row(1, 1, "real", "real")]
+    report = summarize(rows)
+    line = next(x for x in render_markdown(report).splitlines() if x.startswith("| 10 |"))
+    assert line == r"| 10 | =HYPERLINK\(x\)\|\*b\* | 0 | 1 | 1 (100 %) |"  # one cell, no markup
+    buffer = io.StringIO()
+    write_image_csv_to(report.images, buffer)
+    assert buffer.getvalue().splitlines()[2].startswith("10,'=HYPERLINK(x)|*b*,")
 
 
 def test_report_of_a_missing_database_is_a_one_line_error(tmp_path, capsys):
@@ -114,3 +136,24 @@ def test_report_of_a_missing_database_is_a_one_line_error(tmp_path, capsys):
     (tmp_path / "junk.sqlite").write_bytes(b"not a database at all" * 10)
     assert main(["turing", "report", str(tmp_path / "junk.sqlite")]) == 1
     assert "not a study database" in capsys.readouterr().err
+
+
+def test_unfinished_sessions_are_left_out_unless_asked(tmp_path, capsys):
+    db_path = make_study(tmp_path, n=10)
+    with LiveServer(db_path, per_rater=4) as server:
+        for name, answers in [("finisher", 4), ("quitter", 2)]:
+            rater = Rater(server.url, name=name)
+            rater.start()
+            rater.page()
+            for _ in range(answers):
+                assert rater.rate().status_code == 200
+            rater.close()
+    files = write_report(db_path, tmp_path / "out")
+    assert (files.report.answers, files.report.raters) == (4, 1)
+    assert "Left out: 2 answers of 1 unfinished session" in files.text and "quitter" not in files.text
+    with open(files.csv) as f:
+        assert {r["rater_name"] for r in csv.DictReader(f)} == {"finisher"}
+    argv = ["turing", "report", str(db_path), "--out", str(tmp_path / "out"), "--force"]
+    assert main([*argv, "--include-unfinished"]) == 0
+    printed = capsys.readouterr().out
+    assert "6 answers from 2 raters (1 session completed)" in printed and "Counted: 2 answers" in printed

@@ -14,6 +14,8 @@ from test_turing_sources import png_chunks
 from turing_support import CSRF, LiveServer, Rater, db_rows, make_study
 
 from improved_gan.cli import turing as commands
+from improved_gan.errors import ImprovedGANError
+from improved_gan.evaluation import create_app
 
 
 @pytest.fixture(scope="module")
@@ -204,6 +206,47 @@ def test_admin_page_needs_the_token(study, server):
     assert f"{answers} answers" in page.text
     csv = client.get("/admin/answers.csv")
     assert csv.status_code == 200 and len(csv.text.strip().splitlines()) == answers + 1
+
+
+def test_the_done_page_shows_the_mistakes_only_once_every_image_is_answered(tmp_path):
+    db_path = make_study(tmp_path, n=10)
+    with LiveServer(db_path, per_rater=4) as server:
+        rater = started(server)
+        tokens = []
+        for _ in range(4):
+            assert rater.client.get("/done", follow_redirects=False).status_code == 303  # not yet
+            tokens.append(rater.trial)
+            assert rater.rate("real").status_code == 200
+        page = rater.client.get("/done")
+        wrong = [t for t in tokens if truth_of(db_path, t) == "fake"]
+        shown = re.findall(r'<img src="/img/([^"]+)"', page.text)
+        assert shown == wrong and page.text.count("You said real; it was generated.") == len(wrong)
+        assert all(rater.image(t).status_code == 200 for t in shown)
+        rater.close()
+        other = started(server)  # another rater sees nothing of it
+        assert not set(re.findall(r"/img/([\w-]+)", other.page().text)) & set(tokens)
+        assert all(other.image(t).status_code == 404 for t in tokens)
+        other.close()
+
+
+def admin_token_of(app) -> str:
+    app.state.study.close()
+    return app.state.admin_token
+
+
+def test_the_admin_token_survives_a_restart_and_rotating_it_refuses_the_old_one(tmp_path):
+    db_path = make_study(tmp_path, n=10)
+    first, again = (admin_token_of(create_app(db_path, per_rater=4)) for _ in range(2))
+    assert first == again  # two servers on the same database: one admin link
+    with LiveServer(db_path, per_rater=4, new_admin_token=True) as server:
+        assert server.admin_token != first
+        client = Rater(server.url).client
+        assert client.get("/admin", params={"token": first}).status_code == 403
+        page = client.get("/admin", params={"token": server.admin_token}, follow_redirects=True)
+        assert page.status_code == 200
+    assert admin_token_of(create_app(db_path, per_rater=4)) == server.admin_token
+    with pytest.raises(ImprovedGANError, match="contradict"):
+        create_app(db_path, per_rater=4, admin_token="x" * 20, new_admin_token=True)
 
 
 def test_the_server_listens_on_localhost_by_default():

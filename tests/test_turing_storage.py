@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -201,3 +202,5 @@ def test_answers_survive_the_server_being_killed(tmp_path):
         proc.send_signal(signal.SIGINT)
         proc.wait(timeout=10)
     assert db_rows(db_path, "SELECT COUNT(*), COUNT(DISTINCT session_id) FROM answers") == [(24, 3)]
+    admin_link = re.compile(r"/admin\?token=\S+")
+    assert admin_link.findall(proc.stdout.read()) == admin_link.findall(output)  # the same admin link

@@ -55,7 +55,15 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     serve.add_argument("--host", default="127.0.0.1", help="address to listen on (default: 127.0.0.1 only)")
     serve.add_argument("--port", type=int, default=8000, help="port (default: 8000)")
-    serve.add_argument("--admin-token", help="token of the /admin page (default: a new random one)")
+    serve.add_argument(
+        "--admin-token",
+        help="token of the /admin page, kept in --db (default: the study's own, random, made once)",
+    )
+    serve.add_argument(
+        "--new-admin-token",
+        action="store_true",
+        help="replace the study's admin token with a new random one (the old link stops working)",
+    )
     serve.add_argument("--secure-cookies", action="store_true", help="mark cookies Secure (behind HTTPS)")
     serve.add_argument(
         "--origin",
@@ -70,7 +78,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     report = verbs.add_parser(
         "report",
         help="accuracy per model and rater, feedback split; Markdown, PNG chart and CSV",
-        description="Print the study's results and write report.md, report.png and answers.csv.",
+        description="Print the study's results and write report.md, report.png, answers.csv "
+        "and images.csv (how often each image was called real).",
     )
     report.add_argument("db", help="study database written by `turing serve`")
     report.add_argument("--out", help="output folder (default: <db name>_report next to the database)")
@@ -82,6 +91,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=float,
         default=1.0,
         help="the paper's filter: also report each scored model's top P %% by score (default: 1)",
+    )
+    report.add_argument(
+        "--include-unfinished",
+        action="store_true",
+        help="also count the answers of sessions not completed (default: completed sessions only)",
     )
     report.set_defaults(func=_report)
 
@@ -102,13 +116,18 @@ def _serve(args: argparse.Namespace) -> int:
         admin_token=args.admin_token,
         secure_cookies=args.secure_cookies,
         origins=args.origins,
+        new_admin_token=args.new_admin_token,
     )
 
 
 def _report(args: argparse.Namespace) -> int:
     from improved_gan.evaluation.report import write_report
 
-    files = write_report(args.db, args.out, args.top_percent, force=args.force)
-    print(files.text, end="")
-    print(f"\nwrote {files.markdown}, {files.chart}, {files.csv}")
+    files = write_report(
+        args.db, args.out, args.top_percent, force=args.force, include_unfinished=args.include_unfinished
+    )
+    print(files.summary, end="")
+    print(
+        f"\nwrote {files.markdown} (with a per-image table), {files.chart}, {files.csv}, {files.images_csv}"
+    )
     return 0

@@ -22,14 +22,17 @@ from improved_gan.evaluation.report_stats import CONDITIONS as CONDITIONS
 from improved_gan.evaluation.report_stats import Z95 as Z95
 from improved_gan.evaluation.report_stats import Balanced as Balanced
 from improved_gan.evaluation.report_stats import ConditionResult as ConditionResult
+from improved_gan.evaluation.report_stats import ImageResult as ImageResult
 from improved_gan.evaluation.report_stats import ModelResult as ModelResult
 from improved_gan.evaluation.report_stats import Proportion as Proportion
 from improved_gan.evaluation.report_stats import RaterResult as RaterResult
 from improved_gan.evaluation.report_stats import (
     StudyReport,
+    completed_only,
     summarize,
 )
 from improved_gan.evaluation.report_stats import TopResult as TopResult
+from improved_gan.evaluation.report_stats import Unfinished as Unfinished
 from improved_gan.evaluation.report_stats import count as count
 from improved_gan.evaluation.report_stats import report_from_db as report_from_db
 from improved_gan.evaluation.report_stats import wilson_interval as wilson_interval
@@ -54,15 +57,17 @@ CSV_COLUMNS = (
     "client_latency_ms",
     "answered_at",
 )
+IMAGE_CSV_COLUMNS = ("image_id", "model", "source_index", "answers", "answered_real", "share_real")
 
 
-def render_markdown(report: StudyReport, title: str = "Visual Turing test") -> str:
-    """The report as Markdown tables."""
+def render_markdown(report: StudyReport, title: str = "Visual Turing test", per_image: bool = True) -> str:
+    """The report as Markdown tables (the long per-image one unless not ``per_image``)."""
     out = [f"# {md_escape(title)}", ""]
     out.append(
         f"{_n(report.answers, 'answer')} from {_n(report.raters, 'rater')} "
         f"({_n(report.sessions_completed, 'session')} completed). Accuracy is the fraction of votes that told real from generated; 50 % is chance. "
         "Intervals are 95 % (Wilson; balanced accuracy: normal with Agresti-Caffo variances)."
+        + _unfinished_text(report.unfinished)
     )
     out += [
         "",
@@ -116,7 +121,35 @@ def render_markdown(report: StudyReport, title: str = "Visual Turing test") -> s
             f"| {r.session_id} | {_cell(r.rater)} | {_cell(r.worker_id)} | {r.condition} | "
             f"{r.accuracy.text()} | {r.real.text()} | {r.fake.text()} | {r.median_latency_ms:.0f} ms |"
         )
+    if per_image:
+        out += _image_table(report.images)
     return "\n".join(out) + "\n"
+
+
+def _image_table(images: Sequence[ImageResult]) -> list[str]:
+    """The per-image section: how often each answered image was called real."""
+    out = [
+        "",
+        "## Per image",
+        "",
+        'Each answered image (model "real": a real one) and the share of its answers that said real.',
+        "",
+        "| image | model | index in source | answers | answered real |",
+        "|---|---|---|---|---|",
+    ]
+    for i in images:
+        share = f"{i.called_real.k} ({100 * i.called_real.rate:.0f} %)"
+        out.append(f"| {i.image_id} | {_cell(i.model)} | {i.source_index} | {i.called_real.n} | {share} |")
+    return out
+
+
+def _unfinished_text(unfinished: Unfinished) -> str:
+    if not unfinished.sessions:
+        return ""
+    what = f"{_n(unfinished.answers, 'answer')} of {_n(unfinished.sessions, 'unfinished session')}"
+    if unfinished.included:
+        return f" Counted: {what}."
+    return f" Left out: {what} (`turing report --include-unfinished` counts them)."
 
 
 def _n(count: int, noun: str) -> str:
@@ -215,6 +248,22 @@ def write_csv_to(rows: Sequence[dict], stream: TextIO) -> None:
         )
 
 
+def write_image_csv_to(images: Sequence[ImageResult], stream: TextIO) -> None:
+    """One line per answered image (columns :data:`IMAGE_CSV_COLUMNS`)."""
+    writer = csv.writer(stream)
+    writer.writerow(IMAGE_CSV_COLUMNS)
+    for i in images:
+        cells = [i.image_id, i.model, i.source_index, i.called_real.n, i.called_real.k]
+        writer.writerow(csv_safe(cell) for cell in [*cells, f"{i.called_real.rate:.4f}"])
+
+
+def write_image_csv(images: Sequence[ImageResult], path: str | Path) -> Path:
+    """:func:`write_image_csv_to` a file, atomically."""
+    buffer = io.StringIO(newline="")
+    write_image_csv_to(images, buffer)
+    return _write_atomic(Path(path), buffer.getvalue().encode())
+
+
 def write_csv(rows: Sequence[dict], path: str | Path) -> Path:
     """:func:`write_csv_to` a file, atomically."""
     buffer = io.StringIO(newline="")
@@ -234,7 +283,7 @@ def _write_atomic(path: Path, data: bytes) -> Path:
     return path
 
 
-REPORT_FILES = ("report.md", "report.png", "answers.csv")
+REPORT_FILES = ("report.md", "report.png", "answers.csv", "images.csv")
 
 
 def _output_folder(out: Path, force: bool) -> Path:
@@ -260,28 +309,40 @@ class ReportFiles:
     chart: Path
     csv: Path
     text: str
+    images_csv: Path
+    summary: str  # ``text`` without the per-image table, for the terminal
 
 
 def write_report(
-    db_path: str | Path, out_dir: str | Path | None = None, top_percent: float = 1.0, force: bool = False
+    db_path: str | Path,
+    out_dir: str | Path | None = None,
+    top_percent: float = 1.0,
+    force: bool = False,
+    include_unfinished: bool = False,
 ) -> ReportFiles:
-    """Read a study database and write ``report.md``, ``report.png`` and ``answers.csv``.
+    """Read a study database and write ``report.md``, ``report.png``, ``answers.csv`` and
+    ``images.csv`` (one line per answered image).
 
-    ``out_dir`` defaults to ``<db name>_report/`` next to the database. Files of an earlier
-    report there are refused unless ``force``; each file is replaced atomically.
+    Only completed sessions are counted (and written to the CSV) unless ``include_unfinished``;
+    the report says how many unfinished ones were left out. ``out_dir`` defaults to
+    ``<db name>_report/`` next to the database. Files of an earlier report there are refused
+    unless ``force``; each file is replaced atomically.
     """
     if not 0 < top_percent <= 100:
         raise ImprovedGANError(f"--top-percent must be in (0, 100], got {top_percent}")
     db_path = Path(db_path)
     db = StudyDB(db_path, create=False)
     try:
-        rows = db.answer_rows()
-        report = summarize(rows, db.image_scores(), top_percent, db.session_counts()[1])
+        rows, unfinished = completed_only(db.answer_rows(), include_unfinished)
+        report = summarize(rows, db.image_scores(), top_percent, db.session_counts()[1], unfinished)
     finally:
         db.close()
     out = Path(out_dir) if out_dir is not None else db_path.with_name(db_path.stem + "_report")
     out = _output_folder(out, force)
-    text = render_markdown(report, f"Visual Turing test: {db_path.name}")
+    title = f"Visual Turing test: {db_path.name}"
+    text, summary = render_markdown(report, title), render_markdown(report, title, per_image=False)
     chart = plot_report(report, out / "report.png")
     markdown = _write_atomic(out / "report.md", text.encode())
-    return ReportFiles(report, markdown, chart, write_csv(rows, out / "answers.csv"), text)
+    answers = write_csv(rows, out / "answers.csv")
+    images = write_image_csv(report.images, out / "images.csv")
+    return ReportFiles(report, markdown, chart, answers, text, images, summary)

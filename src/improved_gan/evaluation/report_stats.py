@@ -146,6 +146,34 @@ class TopResult:
     balanced: Balanced
 
 
+@dataclass(frozen=True)
+class ImageResult:
+    """One answered image: ``model`` is "real" or the model's name; ``called_real`` counts the
+    answers "real" among all its answers."""
+
+    image_id: int
+    model: str
+    source_index: int
+    called_real: Proportion
+
+
+@dataclass(frozen=True)
+class Unfinished:
+    """Sessions not completed that have answers: left out of the counts unless ``included``."""
+
+    sessions: int = 0
+    answers: int = 0
+    included: bool = True
+
+
+def completed_only(rows: Sequence[dict], include_unfinished: bool = False) -> tuple[list[dict], Unfinished]:
+    """The answers of completed sessions (all answers if ``include_unfinished``), and what was
+    unfinished. Rows come from :meth:`StudyDB.answer_rows` (``completed_at`` None: unfinished)."""
+    unfinished = [r for r in rows if r.get("completed_at") is None]
+    kept = list(rows) if include_unfinished else [r for r in rows if r.get("completed_at") is not None]
+    return kept, Unfinished(len({r["session_id"] for r in unfinished}), len(unfinished), include_unfinished)
+
+
 @dataclass
 class StudyReport:
     answers: int
@@ -158,6 +186,8 @@ class StudyReport:
     raters_table: list[RaterResult] = field(default_factory=list)
     top: list[TopResult] = field(default_factory=list)
     top_percent: float = 1.0
+    unfinished: Unfinished = Unfinished()
+    images: list[ImageResult] = field(default_factory=list)
 
 
 def _median(values: Sequence[float]) -> float:
@@ -169,8 +199,10 @@ def summarize(
     scores: dict[str, list[float]] | None = None,
     top_percent: float = 1.0,
     sessions_completed: int = 0,
+    unfinished: Unfinished = Unfinished(),
 ) -> StudyReport:
-    """Every number of the report from the answer rows of :meth:`StudyDB.answer_rows`."""
+    """Every number of the report from the answer rows of :meth:`StudyDB.answer_rows` (those
+    counted: see :func:`completed_only`, whose ``unfinished`` the report then mentions)."""
     rows = list(rows)
     real_rows = [r for r in rows if r["truth"] == REAL]
     models = sorted({r["model"] for r in rows if r["truth"] == FAKE})
@@ -181,6 +213,8 @@ def summarize(
         overall=count(rows),
         real=count(real_rows),
         top_percent=top_percent,
+        unfinished=unfinished,
+        images=per_image(rows),
     )
     present = sorted({bool(r["feedback"]) for r in rows})
     for model in models:
@@ -247,6 +281,23 @@ def summarize(
             )
         )
     return report
+
+
+def per_image(rows: Iterable[dict]) -> list[ImageResult]:
+    """How often each answered image was called real; real images first, then by model and id."""
+    by_image: dict[int, list[dict]] = {}
+    for r in rows:
+        by_image.setdefault(r["image_id"], []).append(r)
+    results = [
+        ImageResult(
+            image_id,
+            sub[0]["model"],
+            sub[0]["source_index"],
+            Proportion(sum(r["answer"] == REAL for r in sub), len(sub)),
+        )
+        for image_id, sub in by_image.items()
+    ]
+    return sorted(results, key=lambda i: (i.model != REAL, i.model, i.image_id))
 
 
 def report_from_db(db: StudyDB, top_percent: float = 1.0) -> StudyReport:

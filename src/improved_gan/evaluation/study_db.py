@@ -38,6 +38,9 @@ from improved_gan.evaluation.study_records import (
     AnswerResult as AnswerResult,
 )
 from improved_gan.evaluation.study_records import (
+    Mistake as Mistake,
+)
+from improved_gan.evaluation.study_records import (
     Session as Session,
 )
 from improved_gan.evaluation.study_records import (
@@ -238,14 +241,28 @@ class StudyDB(StudyFile):
         )
         return AnswerResult(answer == truth, truth, updated)
 
+    # -- the admin page --------------------------------------------------------------------------
+    def admin_token(self, given: str | None = None, rotate: bool = False) -> str:
+        """The ``/admin`` token kept in the study file: made once at random and reused on every
+        restart; ``given`` replaces it, ``rotate`` replaces it with a new random one. (Whoever can
+        read the file can read the results anyway, so keeping it in plain text gives nothing away.)"""
+        new = given or secrets.token_urlsafe(24)
+        verb = "INSERT OR REPLACE" if given or rotate else "INSERT OR IGNORE"
+        with self.transaction() as conn:
+            conn.execute(f"{verb} INTO meta VALUES ('admin_token', ?)", (new,))
+            row = conn.execute("SELECT value FROM meta WHERE key = 'admin_token'").fetchone()
+        return str(row[0])
+
     # -- results -----------------------------------------------------------------------------------
     def answer_rows(self) -> list[dict]:
-        """Every answer, with the answered image's source and score, in the order they came."""
+        """Every answer, with the answered image's source and score and when its session was
+        completed (``completed_at``, None while unfinished), in the order they came."""
         conn = self.connection()
         cur = conn.execute(
             "SELECT a.id, a.session_id, a.rater_name, a.worker_id, a.image_id, i.source, i.source_index,"
             " i.score, a.model, a.truth, a.answer, a.correct, a.feedback, a.position, a.latency_ms,"
-            " a.client_latency_ms, a.answered_at, s.n_total, s.draw FROM answers a JOIN images i ON i.id = a.image_id"
+            " a.client_latency_ms, a.answered_at, s.n_total, s.draw, s.completed_at"
+            " FROM answers a JOIN images i ON i.id = a.image_id"
             " JOIN sessions s ON s.id = a.session_id ORDER BY a.id"
         )
         names = [d[0] for d in cur.description]
@@ -268,6 +285,18 @@ class StudyDB(StudyFile):
             .fetchone()
         )
         return int(row[0])
+
+    def session_mistakes(self, session: Session) -> list[Mistake]:
+        """The wrong answers of a completed session, in order; none while it is unfinished, so no
+        image's truth is told before every image of the session has been answered."""
+        if not session.done:
+            return []
+        rows = self.connection().execute(
+            "SELECT t.token, a.answer, a.truth FROM answers a JOIN trials t ON t.id = a.trial_id"
+            " WHERE a.session_id = ? AND a.correct = 0 ORDER BY a.position",
+            (session.id,),
+        )
+        return [Mistake(*row) for row in rows]
 
     def session_counts(self) -> tuple[int, int]:
         """(sessions opened, sessions completed)."""

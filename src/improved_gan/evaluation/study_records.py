@@ -84,6 +84,15 @@ class AnswerResult:
     session: Session
 
 
+@dataclass(frozen=True)
+class Mistake:
+    """A wrong answer of a completed session: the image's trial ``token``, the answer and the truth."""
+
+    token: str
+    answer: str
+    truth: str
+
+
 class AnswerRefused(Exception):
     """An answer that is not stored; ``status`` is the HTTP status to reply with."""
 

@@ -2,8 +2,10 @@
 
 A rater opens ``/``, optionally gives a name or worker id, and rates ``per_rater`` images one at
 a time ("Real or generated?", buttons or keys R/G, ←/→), half of them real. In the feedback
-condition the page says after each answer whether it was right. ``/admin`` shows live results to
-whoever holds the token printed at start-up.
+condition the page says after each answer whether it was right; once every image is answered,
+the last page lists the rater's mistakes. ``/admin`` shows live results to
+whoever holds the token printed at start-up; the token is kept in the study database, so a restart
+prints the same link (``new_admin_token`` rotates it).
 
 What keeps the answer out of the browser until the rater has answered: images are addressed by a
 random per-session trial token; every image is re-encoded from its pixels to one uncompressed PNG
@@ -76,12 +78,14 @@ def create_app(
     secure_cookies: bool = False,
     feedback_delay_ms: int = 900,
     origins: Sequence[str] = (),
+    new_admin_token: bool = False,
 ) -> Starlette:
     """The rating web application over a study database that holds images (:func:`prepare_study`).
 
     ``feedback``: "on" (tell each rater after every answer whether it was right: the paper's
     feedback condition), "off", or "random" (each new rater is put in one condition at random).
-    ``admin_token`` guards ``/admin``; a random one is made when not given (``app.state``).
+    ``admin_token`` guards ``/admin`` (``app.state``); when not given, the one kept in the study
+    database is used, made at random the first time; ``new_admin_token`` replaces it with a new one.
     ``origins``: public origins of the page when it is served through a proxy (see :func:`same_origin`).
     """
     if feedback not in FEEDBACK_MODES:
@@ -92,10 +96,11 @@ def create_app(
     if per_rater < 2:
         raise ImprovedGANError(f"--per-rater must be at least 2, got {per_rater}")
     check_admin_token(admin_token)
+    _check_rotation(admin_token, new_admin_token)
     check_origins(origins)
     _check_pools(study, per_rater, feedback)
     served = served_images(study)
-    admin_token = admin_token or secrets.token_urlsafe(24)
+    admin_token = _stored_admin_token(study, admin_token, new_admin_token)
     display = Display.for_shape(study.image_shape())
     templates = jinja2.Environment(
         loader=jinja2.PackageLoader("improved_gan.evaluation", "templates"),
@@ -232,7 +237,8 @@ def create_app(
         if not session.done:
             return RedirectResponse("/rate", status_code=303)
         right = await run_in_threadpool(study.session_correct, session) if session.feedback else None
-        return page("done.html", session=session, right=right)
+        mistakes = await run_in_threadpool(study.session_mistakes, session)
+        return page("done.html", session=session, right=right, mistakes=mistakes, display=display)
 
     async def static_file(request: Request) -> Response:
         name = request.path_params["name"]
@@ -306,6 +312,19 @@ def create_app(
     return app
 
 
+def _check_rotation(admin_token: str | None, new_admin_token: bool) -> None:
+    if admin_token and new_admin_token:
+        raise ImprovedGANError("--admin-token and --new-admin-token contradict each other; give one of them")
+
+
+def _stored_admin_token(study: StudyDB, given: str | None, rotate: bool) -> str:
+    """The study's admin token (:meth:`StudyDB.admin_token`), refused if the file holds a bad one."""
+    token = study.admin_token(given, rotate)
+    if not TOKEN_PATTERN.match(token):
+        raise ImprovedGANError(f"{study.path}: damaged admin token; pass --new-admin-token to make a new one")
+    return token
+
+
 def _check_pools(study: StudyDB, per_rater: int, feedback: str) -> None:
     """Enough images per source that no image repeats within a session, whatever its draw."""
     sources = study.sources()
@@ -359,8 +378,10 @@ def serve(
     admin_token: str | None = None,
     secure_cookies: bool = False,
     origins: Sequence[str] = (),
+    new_admin_token: bool = False,
 ) -> int:
-    """Prepare the study and run it with uvicorn until interrupted; prints the rater and admin links.
+    """Prepare the study and run it with uvicorn until interrupted; prints the rater and admin links
+    (the admin token is the study's own, the same on every restart unless ``new_admin_token``).
 
     The port is bound first, so a bad or busy one is refused before anything is stored or printed.
     Warns (stderr) when a simple classifier tells a model's images from the real ones.
@@ -368,9 +389,18 @@ def serve(
     sock = listen_socket(host, port)
     try:
         check_admin_token(admin_token)
+        _check_rotation(admin_token, new_admin_token)
         check_origins(origins)
         db = prepare_study(db_path, real, fakes, images_per_source, seed)
-        app = create_app(db, feedback, per_rater, admin_token, secure_cookies, origins=origins)
+        app = create_app(
+            db,
+            feedback,
+            per_rater,
+            admin_token,
+            secure_cookies,
+            origins=origins,
+            new_admin_token=new_admin_token,
+        )
         for warning in study_giveaways(db):
             print(f"warning: {warning}", file=sys.stderr, flush=True)
         shown = f"[{host}]" if ":" in host else host
