@@ -210,7 +210,7 @@ def test_admin_page_needs_the_token(study, server):
 
 def test_the_done_page_shows_the_mistakes_only_once_every_image_is_answered(tmp_path):
     db_path = make_study(tmp_path, n=10)
-    with LiveServer(db_path, per_rater=4) as server:
+    with LiveServer(db_path, per_rater=4, feedback="on", feedback_delay_ms=0) as server:
         rater = started(server)
         tokens = []
         for _ in range(4):
@@ -227,6 +227,18 @@ def test_the_done_page_shows_the_mistakes_only_once_every_image_is_answered(tmp_
         assert not set(re.findall(r"/img/([\w-]+)", other.page().text)) & set(tokens)
         assert all(other.image(t).status_code == 404 for t in tokens)
         other.close()
+
+
+def test_the_done_page_of_the_no_feedback_condition_tells_no_truth(tmp_path):
+    db_path = make_study(tmp_path, n=10)
+    with LiveServer(db_path, per_rater=4, feedback="off") as server:
+        rater = started(server)
+        for _ in range(4):
+            assert rater.rate("real").status_code == 200
+        page = rater.client.get("/done")
+        assert page.status_code == 200 and "completion-code" in page.text
+        assert "/img/" not in page.text and "wrong" not in page.text and "right" not in page.text
+        rater.close()
 
 
 def admin_token_of(app) -> str:

@@ -237,7 +237,8 @@ def create_app(
         if not session.done:
             return RedirectResponse("/rate", status_code=303)
         right = await run_in_threadpool(study.session_correct, session) if session.feedback else None
-        mistakes = await run_in_threadpool(study.session_mistakes, session)
+        # the no-feedback condition tells no truth at all, not even at the end (a rater could start again)
+        mistakes = await run_in_threadpool(study.session_mistakes, session) if session.feedback else []
         return page("done.html", session=session, right=right, mistakes=mistakes, display=display)
 
     async def static_file(request: Request) -> Response:
