@@ -22,6 +22,7 @@ from pydantic import BaseModel
 
 import improved_gan.training.loop as loop_module
 import improved_gan.training.run_dir as run_dir_module
+import improved_gan.utils.atomic as atomic_module
 import improved_gan.utils.checkpoint as checkpoint_module
 from improved_gan.cli import main
 from improved_gan.errors import ImprovedGANError
@@ -565,7 +566,7 @@ class HalfWriter:
 
 
 def os_with(**overrides):
-    """The os module with some functions replaced, for run_dir only (others keep the real ones)."""
+    """The os module with some functions replaced, for one module only (others keep the real ones)."""
     return SimpleNamespace(**{**vars(os), **overrides})
 
 
@@ -581,9 +582,9 @@ def test_metrics_rewrite_failure_leaves_the_old_file(run, tmp_path, capsys, monk
             f = open(path, mode, *args, **kwargs)
             return HalfWriter(f) if str(path).endswith(f"{METRICS}.tmp") else f
 
-        monkeypatch.setattr(run_dir_module, "open", half_open, raising=False)
+        monkeypatch.setattr(atomic_module, "open", half_open, raising=False)
     else:
-        monkeypatch.setattr(run_dir_module, "os", os_with(**{where: _fail}))
+        monkeypatch.setattr(atomic_module, "os", os_with(**{where: _fail}))
     msg = cli_error(capsys, resume_argv(tmp_path))
     monkeypatch.undo()
     assert f"cannot write {run / METRICS} (No space left on device)" in msg and "unchanged" in msg
@@ -713,7 +714,7 @@ def test_disk_full_while_writing_config_leaves_the_old_one(run, tmp_path, capsys
     (run / CHECKPOINT).unlink()
     (run / METRICS).unlink()  # a run that saved nothing: a fresh train may replace its config
     before = snapshot(run)
-    monkeypatch.setattr(run_dir_module, "os", os_with(fsync=_fail))
+    monkeypatch.setattr(atomic_module, "os", os_with(fsync=_fail))
     msg = cli_error(capsys, ["train", config_file(tmp_path, lr=0.01), "--quiet"])
     assert f"cannot write {run / CONFIG} (No space left on device)" in msg
     assert snapshot(run) == before

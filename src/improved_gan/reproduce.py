@@ -12,7 +12,6 @@ Score (which needs the Inception weights, see ``improved-gan score``).
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +23,7 @@ from improved_gan.errors import ImprovedGANError
 from improved_gan.metrics import score
 from improved_gan.training import RunDir, load_config, run_source, train
 from improved_gan.training.saved_run import run_test_logits
+from improved_gan.utils.atomic import write_atomically
 from improved_gan.utils.text import plural
 
 # labels -> (single-model mean, std, ensemble mean, std); None where the paper has no number.
@@ -108,12 +108,7 @@ def _write_outputs(runs_root: Path, table: str, markdown: str, results: dict) ->
     try:
         runs_root.mkdir(parents=True, exist_ok=True)
         for name, text in ((f"{table}.md", markdown), (f"{table}.json", json.dumps(results, indent=2))):
-            tmp = runs_root / f".{name}.tmp"
-            try:
-                tmp.write_text(text)
-                os.replace(tmp, runs_root / name)
-            finally:
-                tmp.unlink(missing_ok=True)
+            write_atomically(runs_root / name, text)
     except OSError as exc:
         raise ImprovedGANError(
             f"cannot write the {table} table into {runs_root} ({exc.strerror or exc}); "

@@ -6,7 +6,6 @@ import argparse
 import csv
 import io
 import json
-import os
 import sys
 from pathlib import Path
 
@@ -32,9 +31,14 @@ def _predict(args: argparse.Namespace) -> int:
     if out is None:
         sys.stdout.write(text)
         return 0
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, out)
+    from improved_gan.utils.atomic import write_atomically
+
+    try:
+        write_atomically(out, text)
+    except OSError as exc:
+        raise ImprovedGANError(
+            f"cannot write {out} ({exc.strerror or exc}); free disk space or choose another --out"
+        ) from None
     print(f"{len(predictions)} predictions -> {out}", file=sys.stderr)
     return 0
 

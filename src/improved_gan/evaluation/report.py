@@ -7,7 +7,6 @@ import csv
 import html
 import io
 import math
-import os
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -38,6 +37,7 @@ from improved_gan.evaluation.report_stats import report_from_db as report_from_d
 from improved_gan.evaluation.report_stats import wilson_interval as wilson_interval
 from improved_gan.evaluation.study_db import StudyDB
 from improved_gan.evaluation.trial_plan import DRAWS
+from improved_gan.utils.atomic import write_atomically
 
 CSV_COLUMNS = (
     "answer_id",
@@ -215,7 +215,7 @@ def plot_report(report: StudyReport, path: str | Path) -> Path:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png")
     plt.close(fig)
-    return _write_atomic(Path(path), buffer.getvalue())
+    return write_atomically(Path(path), buffer.getvalue())
 
 
 def write_csv_to(rows: Sequence[dict], stream: TextIO) -> None:
@@ -261,26 +261,14 @@ def write_image_csv(images: Sequence[ImageResult], path: str | Path) -> Path:
     """:func:`write_image_csv_to` a file, atomically."""
     buffer = io.StringIO(newline="")
     write_image_csv_to(images, buffer)
-    return _write_atomic(Path(path), buffer.getvalue().encode())
+    return write_atomically(Path(path), buffer.getvalue().encode())
 
 
 def write_csv(rows: Sequence[dict], path: str | Path) -> Path:
     """:func:`write_csv_to` a file, atomically."""
     buffer = io.StringIO(newline="")
     write_csv_to(rows, buffer)
-    return _write_atomic(Path(path), buffer.getvalue().encode())
-
-
-def _write_atomic(path: Path, data: bytes) -> Path:
-    """Write ``data`` to a temporary file beside ``path``, then rename it over ``path``: a reader
-    sees the old file or the new one, never half of one."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        tmp.write_bytes(data)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
+    return write_atomically(Path(path), buffer.getvalue().encode())
 
 
 REPORT_FILES = ("report.md", "report.png", "answers.csv", "images.csv")
@@ -342,7 +330,7 @@ def write_report(
     title = f"Visual Turing test: {db_path.name}"
     text, summary = render_markdown(report, title), render_markdown(report, title, per_image=False)
     chart = plot_report(report, out / "report.png")
-    markdown = _write_atomic(out / "report.md", text.encode())
+    markdown = write_atomically(out / "report.md", text.encode())
     answers = write_csv(rows, out / "answers.csv")
     images = write_image_csv(report.images, out / "images.csv")
     return ReportFiles(report, markdown, chart, answers, text, images, summary)

@@ -33,6 +33,7 @@ from improved_gan.data.catalog import OWN_DATASETS
 from improved_gan.data.own_data import own_data_classes
 from improved_gan.errors import ImprovedGANError
 from improved_gan.training.config import TrainConfig, apply_overrides, read_yaml_mapping, validate_config
+from improved_gan.utils.atomic import write_atomically
 from improved_gan.utils.checkpoint import load_checkpoint, read_metadata, save_checkpoint
 from improved_gan.utils.images import save_grid
 
@@ -67,16 +68,8 @@ def _writing(path: Path, fix: str) -> Iterator[None]:
 
 
 def _write_atomically(path: Path, text: str) -> None:
-    """Replace ``path`` by ``text`` via a temp file, so a failure or a kill leaves the old file."""
-    tmp = path.with_name(path.name + ".tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    """Replace ``path`` by ``text`` via ``<name>.tmp`` (a name :data:`STALE_PATTERNS` knows)."""
+    write_atomically(path, text, path.with_name(path.name + ".tmp"))
 
 
 def _strict(value: Any) -> Any:
