@@ -29,7 +29,7 @@ setup: $(BIN)/improved-gan
 
 demo: setup
 	$(BIN)/improved-gan train mnist-fm-2016 --labels $(LABELS) --seed $(SEED) --epochs $(EPOCHS) \
-	  --run-dir $(DEMO_DIR) --resume
+	  --run-dir $(DEMO_DIR) $(if $(wildcard $(DEMO_DIR)/config.yaml),--resume)
 
 test: setup
 	$(BIN)/python -m pytest -q
