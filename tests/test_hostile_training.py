@@ -495,7 +495,7 @@ def test_resume_with_metrics_but_no_config_is_refused(run, tmp_path, capsys):
 
 @pytest.mark.parametrize("state", ["missing", "empty", "empty-metrics"])
 def test_resume_on_a_run_dir_without_a_run_starts_one(tmp_path, state):
-    """The Makefile's demo trains with --resume: a directory without a run starts a fresh one."""
+    """--resume where there is no run yet (no directory, an empty one, empty metrics) starts a fresh one."""
     run = tmp_path / "run"
     if state != "missing":
         run.mkdir()
