@@ -79,7 +79,10 @@ def verdict(diffs: list[int]) -> str:
     se = statistics.stdev(diffs) / math.sqrt(len(diffs))
     text = f"mean paired difference bf16 − fp32 = {mean:+.1f} errors (standard error {se:.1f}, {len(diffs)} seeds)"
     if mean <= 2 * se:
-        return f"**safe** at this epoch: {text}, within two standard errors of zero or below it"
+        return (
+            f"**safe** at this epoch: {text}, within two standard errors of zero or below it; "
+            f"a bf16 penalty smaller than about {mean + 2 * se:.0f} errors is not excluded by so few seeds"
+        )
     return f"**not shown safe**: {text}, more than two standard errors worse"
 
 
