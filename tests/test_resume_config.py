@@ -104,6 +104,8 @@ def test_default_run_dirs_of_different_recipes_differ_and_runtime_settings_do_no
     assert (
         load_config("mnist-fm", {"labels": 20, "seed_data": 7}).default_run_dir() != plain.default_run_dir()
     )
+    own = plain.model_copy(update={"num_classes": 3, "data_conversion": "grey, resized to 28x28"})
+    assert own.preset_changes() == {}  # what follows from a user's data names no other recipe
 
 
 def test_a_config_that_names_no_preset_has_no_changes_to_hash(tmp_path):

@@ -353,12 +353,21 @@ class TrainConfig(BaseModel):
 
     def preset_changes(self) -> dict[str, Any] | None:
         """The settings in which this config differs from its preset, leaving out those that
-        name a run (preset, labels, seed, dataset, num_classes) and the runtime ones: ``{}`` for
+        name a run or follow from its data (preset, labels, seed, dataset, num_classes,
+        data_conversion) and the runtime ones: ``{}`` for
         the preset as it is, None when ``preset`` names no preset (a YAML file of its own)."""
         if self.preset not in preset_names():
             return None
         theirs = load_config(self.preset).model_dump(mode="json")
-        skip = {"preset", "labels", "seed", "dataset", "num_classes", *self.runtime_fields()}
+        skip = {
+            "preset",
+            "labels",
+            "seed",
+            "dataset",
+            "num_classes",
+            "data_conversion",
+            *self.runtime_fields(),
+        }
         return {k: v for k, v in self.model_dump(mode="json").items() if k not in skip and v != theirs[k]}
 
     @classmethod
