@@ -60,9 +60,9 @@ def _train(args: argparse.Namespace) -> int:
 def _config(args: argparse.Namespace, overrides: dict):
     """The config to train: the preset or YAML file with the flags and ``--set`` items, except
     that ``--resume`` of a run made from a preset starts from the run's own ``config.yaml``."""
-    from pathlib import Path
 
     from improved_gan.training import RunDir, load_config
+    from improved_gan.training.config import names_a_file
     from improved_gan.utils.distributed import context_from_env
 
     if args.config is None:
@@ -76,8 +76,9 @@ def _config(args: argparse.Namespace, overrides: dict):
     if not args.resume:
         return config
     run = RunDir(config.run_dir or config.default_run_dir())
-    from_file = Path(args.config).suffix in (".yaml", ".yml") or Path(args.config).is_file()
-    if run.config_path.is_file() and not from_file:  # a file holds every setting: it is compared as it is
+    if run.config_path.is_file() and not names_a_file(
+        args.config
+    ):  # a file holds every setting: it is compared as it is
         return run.resumed_config(overrides, args.set, preset=args.config)
     held = (run.config_path, run.metrics_path, run.checkpoint_path)
     if not any(p.exists() for p in held) and context_from_env().is_main:

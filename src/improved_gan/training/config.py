@@ -551,13 +551,19 @@ def _resolve_base(data: dict[str, Any], source: str, seen: tuple[str, ...] = ())
     return _merge(parent, data)
 
 
+def names_a_file(name_or_path: str) -> bool:
+    """Whether ``name_or_path`` is a YAML file (by suffix, or an existing file) rather than a preset."""
+    path = Path(name_or_path)
+    return path.suffix in (".yaml", ".yml") or path.is_file()
+
+
 def load_config(
     name_or_path: str, overrides: dict[str, Any] | None = None, set_items: list[str] | None = None
 ) -> TrainConfig:
     """A preset name (``mnist-fm``) or a YAML file, then ``overrides``, then ``--set`` items.
     A preset or file with ``base: <preset>`` starts from that preset."""
     path = Path(name_or_path)
-    if path.suffix in (".yaml", ".yml") or path.is_file():
+    if names_a_file(name_or_path):
         if not path.is_file():
             raise ImprovedGANError(f"config file {path} does not exist")
         data, source = _read_yaml(path), str(path)
