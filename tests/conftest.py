@@ -32,6 +32,15 @@ def _isolated_env(monkeypatch, tmp_path):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
 
 
+#: The CLI's ``--set`` flags of :func:`tiny_config`'s size limits (no TensorBoard).
+TINY_SETS = [
+    *("--set", "max_train_examples=300"),
+    *("--set", "max_test_examples=200"),
+    *("--set", "init_examples=100"),
+    *("--set", "tensorboard=false"),
+]
+
+
 def tiny_config(tmp_path: Path, **overrides) -> dict:
     """A training config that runs in about a second on the shipped MNIST."""
     config = {

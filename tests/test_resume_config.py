@@ -7,28 +7,14 @@ import json
 
 import pytest
 import yaml
-from conftest import cli_error
+from conftest import TINY_SETS, cli_error
 
 from improved_gan.cli import main
 from improved_gan.training import RunDir, load_config
 
 pytestmark = pytest.mark.usefixtures("one_thread")
 
-TINY = [
-    "--labels",
-    "20",
-    "--quiet",
-    "--set",
-    "max_train_examples=300",
-    "--set",
-    "max_test_examples=200",
-    "--set",
-    "init_examples=100",
-    "--set",
-    "tensorboard=false",
-    "--set",
-    "sample_grid=false",
-]
+TINY = ["--labels", "20", "--quiet", *TINY_SETS, "--set", "sample_grid=false"]
 
 
 def _epochs(run) -> list[int]:

@@ -157,4 +157,12 @@ def test_reproduce_table1_trains_collects_and_writes_markdown(tmp_path, capsys):
     data = json.loads((tmp_path / "t1" / "table1.json").read_text())
     errors = data["rows"]["20"]["errors"]
     assert len(errors) == 2 and all(0 <= e <= 200 for e in errors)
+    # the two seeds trained in one process as one batched model, each in its own run directory
+    runs = sorted(p.parent for p in (tmp_path / "t1").glob("*/metrics.jsonl"))
+    assert len(runs) == 2
+    assert [json.loads(r.joinpath("metrics.jsonl").read_text())["batched_runs"] for r in runs] == [2, 2]
     assert main(args + ["--collect-only"]) == 0  # finished runs are collected, not retrained
+    apart = [a if a != str(tmp_path / "t1") else str(tmp_path / "t2") for a in args]
+    assert main(apart + ["--one-at-a-time"]) == 0
+    records = [json.loads(p.read_text()) for p in sorted((tmp_path / "t2").glob("*/metrics.jsonl"))]
+    assert len(records) == 2 and not any("batched_runs" in r for r in records)

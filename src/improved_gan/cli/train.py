@@ -10,7 +10,7 @@ from improved_gan.errors import ImprovedGANError
 
 
 def _train(args: argparse.Namespace) -> int:
-    from improved_gan.training import RunDir, train
+    from improved_gan.training import train
     from improved_gan.utils.distributed import context_from_env
 
     overrides = {
@@ -30,10 +30,39 @@ def _train(args: argparse.Namespace) -> int:
             raise ImprovedGANError("--data and --data-dir name the data twice; pass one of them")
         kind, path = parse_data_spec(args.data)
         overrides.update(dataset=kind, data_dir=str(path.resolve()))
+    if args.seeds:
+        return _train_seeds(args, overrides)
     config = _config(args, overrides)
     run_dir = train(config, resume=args.resume, progress=not args.quiet)
     if not context_from_env().is_main:  # under torchrun, rank 0 alone reports
         return 0
+    return _report(run_dir)
+
+
+def _train_seeds(args: argparse.Namespace, overrides: dict) -> int:
+    """``train --seeds 1 2 3``: the seeds' runs trained in one process as one batched model."""
+    from improved_gan.training.batched import train_batched
+
+    if args.seed is not None:
+        raise ImprovedGANError("--seed and --seeds both name seeds; pass one of them")
+    if args.run_dir:
+        raise ImprovedGANError(
+            "--run-dir names one run, but --seeds trains several; leave it out (each seed gets "
+            "runs/<preset>-...-s<seed>) or put them elsewhere with --set runs_root=DIR"
+        )
+    if len(set(args.seeds)) < len(args.seeds):
+        raise ImprovedGANError(
+            f"--seeds names a seed twice ({' '.join(map(str, args.seeds))}); give each once"
+        )
+    configs = [_config(args, {**overrides, "seed": seed}) for seed in args.seeds]
+    for run_dir in train_batched(configs, resume=args.resume, progress=not args.quiet):
+        _report(run_dir)
+    return 0
+
+
+def _report(run_dir) -> int:
+    """Print a finished run's last test errors (and what to expect), and plot its learning curves."""
+    from improved_gan.training import RunDir
     from improved_gan.training.expectations import expectation_line
 
     run = RunDir(run_dir)
@@ -155,6 +184,7 @@ def _reproduce(args: argparse.Namespace) -> int:
             data_dir=args.data_dir,
             set_items=args.set,
             progress=not args.quiet,
+            batched=not args.one_at_a_time,
         )
     print(markdown)
     return 0
@@ -191,6 +221,14 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--labels", type=int, help="number of labelled examples (class-balanced), e.g. 100")
     p.add_argument("--seed", type=int, help="seed for weights, noise and batch order (default 1)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        metavar="SEED",
+        help="train one run per seed in one process, as one batched model (MNIST MLP presets); each run "
+        "gets its own run directory and takes the random draws of training that seed alone",
+    )
     p.add_argument("--seed-data", type=int, help="seed choosing the labelled subset (default: --seed)")
     p.add_argument("--epochs", type=int, help="number of epochs (paper: 300)")
     p.add_argument(
@@ -266,6 +304,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--set", action="append", default=[], metavar="KEY=VALUE", help="override a config key of every run"
     )
     p.add_argument("--collect-only", action="store_true", help="only collect finished runs, train nothing")
+    p.add_argument(
+        "--one-at-a-time",
+        action="store_true",
+        help="train the runs one after another instead of as one batched model (table1: all label "
+        "counts and seeds in one process by default)",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.set_defaults(func=_reproduce)
 

@@ -147,6 +147,9 @@ class TrainingState:
     epoch: int = 0
     ha_d: HistoricalAveraging | None = None
     ha_g: HistoricalAveraging | None = None
+    #: Where the noise (G's z, D's noise layers) comes from: None = the global torch RNG (a single
+    #: run); a member of a batched run (:mod:`~improved_gan.training.batched`) has its own.
+    noise_rng: torch.Generator | None = None
 
     def tensors(self) -> dict[str, torch.Tensor]:
         out = {**prefixed("D", self.D.state_dict()), **prefixed("G", self.G.state_dict())}
@@ -157,7 +160,7 @@ class TrainingState:
         if self.ha_d is not None and self.ha_g is not None:
             out.update(prefixed("ha_d", self.ha_d.state_dict()))
             out.update(prefixed("ha_g", self.ha_g.state_dict()))
-        out["rng.torch"] = torch.get_rng_state()
+        out["rng.torch"] = torch.get_rng_state() if self.noise_rng is None else self.noise_rng.get_state()
         out["rng.data"] = self.data_rng.get_state()
         return out
 
@@ -187,7 +190,10 @@ class TrainingState:
         if self.ha_d is not None and self.ha_g is not None:
             self.ha_d.load_state_dict(unprefixed("ha_d", tensors))
             self.ha_g.load_state_dict(unprefixed("ha_g", tensors))
-        torch.set_rng_state(tensors["rng.torch"])
+        if self.noise_rng is None:
+            torch.set_rng_state(tensors["rng.torch"])
+        else:
+            self.noise_rng.set_state(tensors["rng.torch"])
         self.data_rng.set_state(tensors["rng.data"])
 
 

@@ -138,7 +138,7 @@ def _test_errors(state: TrainingState, x_test: torch.Tensor, y_test: torch.Tenso
     return out
 
 
-def _summary(record: dict, n_test: int, epochs: int) -> str:
+def epoch_summary(record: dict, n_test: int, epochs: int) -> str:
     """The console line of one epoch (the whole log when stderr is not a terminal)."""
     losses = f"unsup {record['loss_unsupervised']:.4f} gen {record['loss_generator']:.4f}"
     if "test_errors" not in record:
@@ -211,7 +211,7 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
     return run.path
 
 
-def _check_finite_losses(record: dict, epoch: int, run: RunDir) -> None:
+def check_finite_losses(record: dict, epoch: int, run: RunDir) -> None:
     """Stop a run whose losses became NaN or infinite, before its metrics or checkpoint get them."""
     bad = [k for k, v in record.items() if k.startswith("loss") and not math.isfinite(v)]
     if bad:
@@ -221,6 +221,72 @@ def _check_finite_losses(record: dict, epoch: int, run: RunDir) -> None:
             f"training diverged in epoch {epoch}: {', '.join(bad)} became NaN or infinite; {run.path} keeps "
             f"{kept}; train again with a lower lr (now {lr:g}, e.g. --set lr={lr / 10:g}) and another --run-dir"
         )
+
+
+def epoch_record(
+    state: TrainingState,
+    config: TrainConfig,
+    trained: dict,
+    train_seconds: float,
+    images: int,
+    test: tuple[torch.Tensor, torch.Tensor],
+    eval_batch: int,
+    ctx: DistContext = SINGLE,
+) -> dict:
+    """The metrics line of the epoch ``state.epoch`` just completed: its training means
+    (``trained``), the collapse signals, the test errors (rank 0), timings and, every
+    ``score_every`` epochs, the generator scores."""
+    eval_start = time.perf_counter()
+    # rank 0 tests on the whole test set, as one process
+    tested = _test_errors(state, *test, eval_batch) if config.supervised and ctx.is_main else {}
+    record = {
+        "epoch": state.epoch,
+        **trained,
+        **collapse_signals(state, config, config.batch_size),
+        **tested,
+        "seconds": train_seconds,
+        "images_per_second": images / train_seconds,
+        "eval_seconds": time.perf_counter() - eval_start,
+        **({"processes": ctx.world_size} if ctx.enabled else {}),
+    }
+    if config.score_every and state.epoch % config.score_every == 0:  # cached dataset classifier
+        scores = generator_scores(
+            state.G,
+            config.dataset,
+            config.score_samples,
+            config.seed,
+            config.data_dir,
+            data_range(config),
+        )
+        record.update(scores)
+    return record
+
+
+def save_epoch(
+    state: TrainingState,
+    config: TrainConfig,
+    run: RunDir,
+    record: dict,
+    writer: Any,
+    fixed_noise: torch.Tensor,
+) -> None:
+    """Append ``record`` to the run's metrics (and TensorBoard), draw its sample grid and
+    replace its checkpoint."""
+    run.append_metrics(record)
+    if writer is not None:
+        for key, value in record.items():
+            if key != "epoch":
+                writer.add_scalar(key, value, state.epoch)
+        writer.flush()
+    if config.sample_grid:
+        with torch.no_grad(), unsynced(state.G):
+            samples = to_uint8_images(state.G(fixed_noise), value_range=data_range(config))
+        run.save_sample_grid(samples, state.epoch)
+        if writer is not None:
+            grid = tile_images(samples, rows=10, scale=1)
+            writer.add_image("samples", grid, state.epoch, dataformats="HWC" if grid.ndim == 3 else "HW")
+            writer.flush()
+    run.save_checkpoint(state.tensors(), state.epoch)
 
 
 def _run_epochs(
@@ -236,57 +302,22 @@ def _run_epochs(
     test: tuple[torch.Tensor, torch.Tensor],
 ) -> None:
     """The epochs from ``state.epoch`` to ``config.epochs``: train, test, log, save."""
-    x_test, y_test = test
     eval_batch = test_batch_size(state.D, config)
     bars = progress and interactive()
     epochs = tqdm(range(state.epoch, config.epochs), desc="training", disable=not bars, unit="epoch")
     for _ in epochs:
         start = time.perf_counter()
-        record = train_epoch(state, batches, config, device, progress, ctx)
+        trained = train_epoch(state, batches, config, device, progress, ctx)
         train_seconds = time.perf_counter() - start
-        _check_finite_losses(record, state.epoch + 1, run)
+        check_finite_losses(trained, state.epoch + 1, run)
         state.epoch += 1
-        # rank 0 tests on the whole test set, as one process
-        tested = _test_errors(state, x_test, y_test, eval_batch) if config.supervised and ctx.is_main else {}
-        record = {
-            "epoch": state.epoch,
-            **record,
-            **collapse_signals(state, config, config.batch_size),
-            **tested,
-            "seconds": train_seconds,
-            "images_per_second": len(batches) * config.batch_size / train_seconds,
-            "eval_seconds": time.perf_counter() - start - train_seconds,
-            **({"processes": ctx.world_size} if ctx.enabled else {}),
-        }
-        if config.score_every and state.epoch % config.score_every == 0:  # cached dataset classifier
-            scores = generator_scores(
-                state.G,
-                config.dataset,
-                config.score_samples,
-                config.seed,
-                config.data_dir,
-                data_range(config),
-            )
-            record.update(scores)
+        images = len(batches) * config.batch_size
+        record = epoch_record(state, config, trained, train_seconds, images, test, eval_batch, ctx)
         if ctx.enabled:
             check_replicas(state.replica_tensors(), ctx)
             if not ctx.is_main:
                 continue
-        run.append_metrics(record)
-        if writer is not None:
-            for key, value in record.items():
-                if key != "epoch":
-                    writer.add_scalar(key, value, state.epoch)
-            writer.flush()
-        if config.sample_grid:
-            with torch.no_grad(), unsynced(state.G):
-                samples = to_uint8_images(state.G(fixed_noise), value_range=data_range(config))
-            run.save_sample_grid(samples, state.epoch)
-            if writer is not None:
-                grid = tile_images(samples, rows=10, scale=1)
-                writer.add_image("samples", grid, state.epoch, dataformats="HWC" if grid.ndim == 3 else "HW")
-                writer.flush()
-        run.save_checkpoint(state.tensors(), state.epoch)
+        save_epoch(state, config, run, record, writer, fixed_noise)
         warning = episode_warning(record)
         if warning is not None:
             tqdm.write(warning, file=sys.stderr)
@@ -297,4 +328,4 @@ def _run_epochs(
                 unsup=f"{record['loss_unsupervised']:.3f}", gen=f"{record['loss_generator']:.3f}"
             )
         if progress:
-            tqdm.write(_summary(record, len(y_test), config.epochs))
+            tqdm.write(epoch_summary(record, len(test[1]), config.epochs))

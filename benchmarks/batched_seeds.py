@@ -1,0 +1,238 @@
+"""Seeds batched against single runs: ms per iteration per member on this machine (issue 15, item 3).
+
+Alternates, in one process, a single run's iteration (``training.steps``: one D step and one G
+step of ``mnist-fm-2016`` on the real MNIST) with ``training.batched.BatchedRuns.iteration`` for
+K = 2, 4 and 8 members, median of ``--repeats`` timings of ``--iterations`` iterations each after
+a warm-up. Prints the FLOPs of one member's iteration (counted from the layer shapes) and the
+fp32 matmul rate measured in the same run, and from them an estimate of the whole Table 1
+(4 label counts × 10 seeds × 300 epochs × 600 iterations) on a GPU.
+
+    python benchmarks/batched_seeds.py [--iterations 20] [--repeats 3] [--threads 2] [--amp off bf16] [--write]
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _report import command, commit, machine, write_section  # noqa: E402
+
+from improved_gan.training.batched import BatchedRuns, _stack_batches  # noqa: E402
+from improved_gan.training.build import build_state, load_split  # noqa: E402
+from improved_gan.training.config import load_config  # noqa: E402
+from improved_gan.training.loop import _batches  # noqa: E402
+from improved_gan.training.steps import discriminator_step, generator_loss, generator_step  # noqa: E402
+from improved_gan.utils.distributed import SINGLE  # noqa: E402
+
+D_SIZES = (784, 1000, 500, 250, 250, 250, 10)
+G_SIZES = (100, 500, 500, 784)
+TABLE1_MEMBER_ITERATIONS = 4 * 10 * 300 * 600
+
+
+def member_flops(batch: int = 100) -> float:
+    """Matmul FLOPs (2 per multiply-add) of one iteration of one member: D step = G forward on a
+    batch, D forward and backward on 3 batches (weight gradients everywhere, input gradients
+    below the first layer); G step = D's features of a real batch, G forward and backward, D's
+    features of the fake batch forward and input-gradient backward."""
+    d = [a * b for a, b in zip(D_SIZES, D_SIZES[1:])]
+    g = [a * b for a, b in zip(G_SIZES, G_SIZES[1:])]
+    d_hidden = sum(d[:-1])
+    d_step = 2 * batch * sum(g) + 2 * 3 * batch * (3 * sum(d) - d[0])
+    g_step = 2 * batch * d_hidden + 2 * batch * (3 * sum(g) - g[0]) + 2 * batch * 2 * d_hidden
+    return float(d_step + g_step)
+
+
+# H200 (SXM) data-sheet figures and this estimate's assumptions, not measurements.
+H200_TF32_DENSE = 494e12  # FLOP/s
+H200_FP32 = 67e12  # FLOP/s without tensor cores (TF32 off, torch's default for matmuls)
+H200_HBM = 4.8e12  # bytes/s
+MATMUL_EFFICIENCY = 0.5  # of the dense TF32 peak, for (K·300)×1000-sized batched GEMMs
+HBM_EFFICIENCY = 0.7
+ELEMENTWISE_PASSES = 12  # 4-byte reads and writes per activation element, forward and backward, unfused
+KERNELS_PER_ITERATION = (
+    250  # the stacked model's ops (matmuls, elementwise, Adam's foreach), all members at once
+)
+NOISE_KERNELS_PER_MEMBER = 16  # per-member generators: one draw per noise tensor per member
+
+
+def activation_elements(batch: int = 100) -> int:
+    """Activation elements of one member's iteration: D on 3 batches, D's features on 2, G on 2."""
+    d_units, g_units = sum(D_SIZES), sum(G_SIZES[1:])
+    return 3 * batch * d_units + 2 * batch * (d_units - D_SIZES[-1]) + 2 * batch * g_units
+
+
+def gpu_estimate(
+    flops: float, members: int = 40, launch_s: tuple[float, float] = (6e-6, 1.5e-6)
+) -> list[str]:
+    """Table 1 in one process on one H200, from FLOPs, bytes and kernel launches (not measured)."""
+    compute = TABLE1_MEMBER_ITERATIONS * flops / (MATMUL_EFFICIENCY * H200_TF32_DENSE)
+    memory = (
+        TABLE1_MEMBER_ITERATIONS
+        * activation_elements()
+        * ELEMENTWISE_PASSES
+        * 4
+        / (HBM_EFFICIENCY * H200_HBM)
+    )
+    iterations = TABLE1_MEMBER_ITERATIONS / members
+    kernels = KERNELS_PER_ITERATION + members * NOISE_KERNELS_PER_MEMBER
+    eager, graphed = (iterations * kernels * t for t in launch_s)
+    return [
+        f"**Estimate, not a measurement** (no GPU was lent in this session): the whole Table 1 as {members} "
+        f"members in one process on one H200. Matmuls: {compute:.0f} s at {MATMUL_EFFICIENCY:.0%} of the "
+        f"{H200_TF32_DENSE / 1e12:.0f} TFLOP/s dense TF32 peak (TF32 must be switched on: "
+        "`torch.backends.cuda.matmul.allow_tf32 = True` or `--set amp=bf16`; plain fp32 at the same efficiency "
+        f"would take {TABLE1_MEMBER_ITERATIONS * flops / (MATMUL_EFFICIENCY * H200_FP32):.0f} s). Unfused elementwise traffic: "
+        f"{activation_elements() / 1e6:.2f} M activation elements per member-iteration × {ELEMENTWISE_PASSES} "
+        f"passes × 4 bytes = {TABLE1_MEMBER_ITERATIONS * activation_elements() * ELEMENTWISE_PASSES * 4 / 1e12:.0f} TB, "
+        f"{memory:.0f} s at {HBM_EFFICIENCY:.0%} of {H200_HBM / 1e12:.1f} TB/s. Kernel launches: {kernels} per "
+        f"iteration ({KERNELS_PER_ITERATION} + {NOISE_KERNELS_PER_MEMBER} noise draws × {members} members) × "
+        f"{iterations / 1e3:.0f} k iterations: {eager:.0f} s eager (6 µs each), {graphed:.0f} s in a CUDA graph "
+        f"(1.5 µs each). Total: **{(compute + memory + eager) / 60:.0f} min eager** (misses the 15-minute "
+        f"target: launches dominate), **{(compute + memory + graphed) / 60:.0f} min with CUDA graphs** "
+        "(not written yet: it needs a GPU to test).",
+    ]
+
+
+def sgemm_rate(size: int = 1024, repeats: int = 20, dtype: torch.dtype = torch.float32) -> float:
+    """FLOP/s of a size³ matmul in ``dtype``."""
+    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
+    a @ b
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    return 2 * size**3 * repeats / (time.perf_counter() - start)
+
+
+def _members(k: int, x, y, amp: str):
+    configs = [
+        load_config("mnist-fm-2016", {"seed": s, "device": "cpu", "amp": amp}) for s in range(1, k + 1)
+    ]
+    members, streams = [], []
+    for config in configs:
+        state = build_state(config, torch.device("cpu"), x)
+        state.noise_rng = torch.Generator()
+        state.noise_rng.set_state(torch.get_rng_state())
+        members.append(state)
+        streams.append(_batches(config, x, y).epoch(state.data_rng))
+    return configs, members, streams
+
+
+def time_single(x, y, iterations: int, warmup: int, amp: str) -> float:
+    """Seconds per iteration of one plain run (training.steps)."""
+    config = load_config("mnist-fm-2016", {"seed": 1, "device": "cpu", "amp": amp})
+    state = build_state(config, torch.device("cpu"), x)
+    state.set_lr(config.lr)
+    g_loss = generator_loss(config, state, 100, SINGLE)
+    stream = _batches(config, x, y).epoch(state.data_rng)
+    for i in range(warmup + iterations):
+        if i == warmup:
+            start = time.perf_counter()
+        b = next(stream)
+        discriminator_step(state, config, b.x_lab, b.y_lab, b.x_unl, 100, False, SINGLE)
+        generator_step(state, config, g_loss, b.x_unl, b.x_unl2, SINGLE)
+    return (time.perf_counter() - start) / iterations
+
+
+def time_batched(k: int, x, y, iterations: int, warmup: int, amp: str) -> float:
+    """Seconds per iteration of K members batched (all K members' steps)."""
+    configs, members, streams = _members(k, x, y, amp)
+    runs = BatchedRuns(configs, members, torch.device("cpu"))
+    runs.set_lr(configs[0].lr)
+    for i in range(warmup + iterations):
+        if i == warmup:
+            start = time.perf_counter()
+        runs.iteration(*_stack_batches([next(s) for s in streams], torch.device("cpu")))
+    return (time.perf_counter() - start) / iterations
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--iterations", type=int, default=20)
+    parser.add_argument("--warmup", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--members", type=int, nargs="+", default=[2, 4, 8])
+    parser.add_argument("--amp", nargs="+", choices=["off", "bf16"], default=["off", "bf16"])
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    x, y = load_split(load_config("mnist-fm-2016", {"device": "cpu"}), "train")
+
+    sizes = [1, *args.members]
+    times: dict[tuple[str, int], list[float]] = {(a, k): [] for a in args.amp for k in sizes}
+    rates: dict[str, list[float]] = {"off": [], "bf16": []}
+    for r in range(args.repeats):  # alternate: each precision's single run and each K, then the matmul rates
+        for amp in args.amp:
+            times[amp, 1].append(time_single(x, y, args.iterations, args.warmup, amp))
+            for k in args.members:
+                times[amp, k].append(time_batched(k, x, y, args.iterations, args.warmup, amp) / k)
+        rates["off"].append(sgemm_rate())
+        rates["bf16"].append(sgemm_rate(dtype=torch.bfloat16))
+        print(
+            f"repeat {r + 1}: "
+            + ", ".join(f"{a} K={k} {1e3 * t[-1]:.1f} ms/member" for (a, k), t in times.items())
+        )
+    flops = member_flops()
+    rate = {a: statistics.median(v) for a, v in rates.items()}
+    limit_ms = {a: 1e3 * flops / rate[a] for a in rate}
+    rows = [
+        "| precision | members K | ms per iteration per member (median) | runs | per-member speed-up over "
+        "one fp32 run | time / FLOP limit of its precision |",
+        "|---|---:|---:|---|---:|---:|",
+    ]
+    single = statistics.median(times[args.amp[0], 1])
+    for (amp, k), t in times.items():
+        med = statistics.median(t)
+        runs = " / ".join(f"{1e3 * v:.1f}" for v in t)
+        rows.append(
+            f"| {'fp32' if amp == 'off' else amp} | {k} | {1e3 * med:.1f} | {runs} | {single / med:.2f}× | "
+            f"{1e3 * med / limit_ms[amp]:.2f}× |"
+        )
+    verdicts = []
+    for amp in args.amp:
+        alone = statistics.median(times[amp, 1])
+        ups = {k: alone / statistics.median(times[amp, k]) for k in args.members}
+        verdicts.append(
+            f"{'fp32' if amp == 'off' else amp}: per member, K = {', '.join(map(str, ups))} run at "
+            f"{', '.join(f'{u:.2f}×' for u in ups.values())} the speed of one run of the same precision."
+        )
+    fastest = min(statistics.median(t) for t in times.values())
+    body = [
+        "## Seeds batched in one process against single runs (issue 15, `benchmarks/batched_seeds.py`)",
+        "",
+        f"- command: `{command()}`; commit: `{commit()}`; machine: {machine()}; {args.threads} threads",
+        f"- `mnist-fm-2016`, real MNIST batches; K = 1 is a single run (`training.steps`), K > 1 "
+        f"`BatchedRuns.iteration` (time of all K members / K); bf16 = `amp: bf16` (autocast, fp32 master "
+        f"weights); {args.iterations} timed iterations after {args.warmup} of warm-up, {args.repeats} repeats "
+        "alternating.",
+        f"- One member's iteration: {flops / 1e9:.2f} GFLOP of matmuls (from the layer shapes); matmul rates "
+        f"in this run (1024³, median): fp32 {rate['off'] / 1e9:.0f} GFLOP/s, bf16 {rate['bf16'] / 1e9:.0f} "
+        f"GFLOP/s, so the FLOP limit is {limit_ms['off']:.1f} ms in fp32 and {limit_ms['bf16']:.1f} ms in bf16.",
+        "",
+        *rows,
+        "",
+        *verdicts,
+        "Stacking does not reduce the FLOPs; where it helps on these cores it is by feeding the matmul "
+        "kernels larger (K·300 × 1000) problems. Batching is for the GPU, where one member leaves the chip idle.",
+        "",
+        "Whole Table 1 = 4 label counts × 10 seeds × 300 epochs × 600 iterations = "
+        f"{TABLE1_MEMBER_ITERATIONS / 1e6:.1f} M member-iterations = "
+        f"{TABLE1_MEMBER_ITERATIONS * flops / 1e15:.1f} PFLOP of matmuls; at this machine's fastest per-member "
+        f"speed above it would take {TABLE1_MEMBER_ITERATIONS * fastest / 86400:.1f} days.",
+        "",
+        *gpu_estimate(flops),
+    ]
+    text = "\n".join(body)
+    print(text)
+    if args.write:
+        write_section("batched_seeds", text)
+
+
+if __name__ == "__main__":
+    main()
