@@ -218,8 +218,8 @@ def main() -> None:
         *rows,
         "",
         *verdicts,
-        "Stacking does not reduce the FLOPs; where it helps on these cores it is by feeding the matmul "
-        "kernels larger (K·300 × 1000) problems. Batching is for the GPU, where one member leaves the chip idle.",
+        "Stacking does not reduce the FLOPs, and a CPU core gains little from the larger (K·300 × 1000) "
+        "matmuls; batching is for the GPU, where one member leaves the chip idle.",
         "",
         "Whole Table 1 = 4 label counts × 10 seeds × 300 epochs × 600 iterations = "
         f"{TABLE1_MEMBER_ITERATIONS / 1e6:.1f} M member-iterations = "
