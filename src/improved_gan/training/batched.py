@@ -449,6 +449,7 @@ def _run_batched_epochs(
     first = configs[0]
     bars = progress and interactive()
     eval_batch = test_batch_size(members[0].D, first)
+    histories = [run.read_metrics() for run in runs]  # the collapse monitor's yardsticks
     seeds = ", ".join(f"s{c.seed}" + (f"/l{c.labels}" if c.labels != first.labels else "") for c in configs)
     for _ in tqdm(
         range(members[0].epoch, first.epochs), desc=f"training {batched.size} runs", disable=not bars
@@ -487,7 +488,8 @@ def _run_batched_epochs(
             record["batched_runs"] = batched.size
             save_epoch(state, config, run, record, None, fixed_noise[k])
             records.append(record)
-            warning = episode_warning(record)
+            warning = episode_warning(record, histories[k])  # batched runs train by feature matching
+            histories[k].append(record)
             if warning is not None:
                 tqdm.write(f"seed {config.seed}, {warning}", file=sys.stderr)
         if progress:

@@ -305,6 +305,8 @@ def _run_epochs(
     eval_batch = test_batch_size(state.D, config)
     bars = progress and interactive()
     epochs = tqdm(range(state.epoch, config.epochs), desc="training", disable=not bars, unit="epoch")
+    history = run.read_metrics() if ctx.is_main else []  # the collapse monitor's yardstick
+    fm = config.generator_loss == "feature_matching"
     for _ in epochs:
         start = time.perf_counter()
         trained = train_epoch(state, batches, config, device, progress, ctx)
@@ -318,7 +320,8 @@ def _run_epochs(
             if not ctx.is_main:
                 continue
         save_epoch(state, config, run, record, writer, fixed_noise)
-        warning = episode_warning(record)
+        warning = episode_warning(record, history, fm)
+        history.append(record)
         if warning is not None:
             tqdm.write(warning, file=sys.stderr)
         if bars and "test_errors" in record:
