@@ -65,23 +65,24 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
         raise ImprovedGANError("no runs to train; give at least one seed (e.g. --seeds 1 2 3)")
     first = configs[0]
     fix = "train these runs one at a time (improved-gan train PRESET --seed N)"
-    unsupported = {
-        "model": first.model != "mnist-mlp",
-        "labels 0 (an unsupervised run)": not first.supervised,
-        "techniques.minibatch_discrimination": first.techniques.minibatch_discrimination,
-        "techniques.historical_averaging": first.techniques.historical_averaging > 0,
-        "techniques.label_smoothing": first.techniques.label_smoothing != 1.0,
-        "techniques.vbn": first.techniques.vbn,
-        "generator_loss": first.generator_loss != "feature_matching",
-        "feature_matching_norm": first.feature_matching_norm != "l2",
-        "feature_matching_layer": first.feature_matching_layer is not None,
-        "compile": first.compile,
-        "score_every": bool(first.score_every),
-    }
-    bad = [name for name, is_bad in unsupported.items() if is_bad]
+    t = first.techniques
+    unsupported = [  # (setting as the user writes it, is unsupported)
+        (f"model: {first.model}", first.model != "mnist-mlp"),
+        ("labels: 0 (an unsupervised run)", not first.supervised),
+        ("techniques.minibatch_discrimination: true", t.minibatch_discrimination),
+        (f"techniques.historical_averaging: {t.historical_averaging}", t.historical_averaging > 0),
+        (f"techniques.label_smoothing: {t.label_smoothing}", t.label_smoothing != 1.0),
+        ("techniques.vbn: true", t.vbn),
+        (f"generator_loss: {first.generator_loss}", first.generator_loss != "feature_matching"),
+        (f"feature_matching_norm: {first.feature_matching_norm}", first.feature_matching_norm != "l2"),
+        (f"feature_matching_layer: {first.feature_matching_layer}", first.feature_matching_layer is not None),
+        ("compile: true", first.compile),
+        (f"score_every: {first.score_every}", bool(first.score_every)),
+    ]
+    bad = [name for name, is_bad in unsupported if is_bad]
     if bad:
         raise ImprovedGANError(
-            f"batched seeds support the MNIST MLP with feature matching only; this run sets {bad[0]}; {fix}"
+            f"batched seeds support the MNIST MLP with plain feature matching only; this run has {bad[0]}; {fix}"
         )
     base = first.model_dump(exclude=set(MEMBER_FIELDS))
     for config in configs[1:]:
