@@ -22,7 +22,11 @@ import statistics
 import sys
 from pathlib import Path
 
-import yaml
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import yaml  # noqa: E402
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import ROOT, command, commit, machine, write_section  # noqa: E402
@@ -61,6 +65,24 @@ def episode_epochs(records: list[dict]) -> list[int]:
             if key in r:
                 best[key] = min(best.get(key, float("inf")), r[key])
     return out
+
+
+def plot(folders: list[Path], path: Path) -> Path:
+    """Test errors and the feature-matching loss against epoch, one line per run."""
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
+    for folder in folders:
+        records = [json.loads(s) for s in (folder / "metrics.jsonl").read_text().splitlines() if s.strip()]
+        epochs = [r["epoch"] for r in records]
+        seed = yaml.safe_load((folder / "config.yaml").read_text())["seed"]
+        top.plot(epochs, [r["test_errors"] for r in records], lw=1.1, label=f"seed {seed}")
+        bottom.plot(epochs, [r["loss_generator"] for r in records], lw=1.1)
+    top.set(ylabel="test errors (of 10,000)", yscale="log", title="mnist-fm (lr 0.003), 100 labels")
+    bottom.set(xlabel="epoch", ylabel="feature-matching loss", yscale="log")
+    top.legend(fontsize=7, ncol=2)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
 
 
 def summarize(folder: Path) -> dict:
@@ -152,9 +174,12 @@ def main() -> None:
             *rows,
             "",
             *verdict,
+            "",
+            "![test errors and FM loss against epoch](results/collapse_lr003/curves.png)",
         ]
     )
     print(body)
+    print(f"wrote {plot(folders, root / 'curves.png')}")
     if args.write:
         write_section("collapse_frequency", body)
 
