@@ -166,8 +166,9 @@ def main() -> None:
             "",
             f"- command: `{command()}`; commit: `{commit()}`; machine: {machine()}",
             "- runs: `improved-gan train mnist-fm --labels 100 --seeds 1 2 3 4 --epochs 60 --set amp=bf16` "
-            f"(then seeds 5–8; precision {', '.join(amps)}; seeds batched, {seconds:.1f} s per member-epoch "
-            "on 2 threads), `config.yaml` and `metrics.jsonl` under `results/collapse_lr003/`. Test errors "
+            "with 2 threads, then `--seeds 5 6` and `--seeds 7 8` with `--threads 1` side by side (precision "
+            f"{', '.join(amps)}; median {seconds:.1f} s per member-epoch; each config.yaml has its threads), "
+            "`config.yaml` and `metrics.jsonl` under `results/collapse_lr003/`. Test errors "
             "of 10,000 with the EMA weights (this preset keeps them). 'Ran away': last test errors more "
             "than twice the lowest, or L_unsupervised < 0.01 at the last epoch (D tells every fake). Episode "
             "epochs: test errors above 1.25× their best so far (the outcome, "
