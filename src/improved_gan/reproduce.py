@@ -132,7 +132,8 @@ def _train_missing(configs: Sequence, batched: bool, progress: bool) -> None:
     """Train (or resume) the runs of ``configs`` that are short of their epochs: as batched
     models (:mod:`improved_gan.training.batched`) where the preset allows it, one group per
     completed epoch, else one at a time."""
-    todo = [c for c in configs if RunDir(c.default_run_dir()).completed_epoch() < c.epochs]
+    done = {id(c): RunDir(c.default_run_dir()).completed_epoch() for c in configs}
+    todo = [c for c in configs if done[id(c)] < c.epochs]
     if not todo:
         return
     if batched:
@@ -146,7 +147,7 @@ def _train_missing(configs: Sequence, batched: bool, progress: bool) -> None:
         return
     groups: dict[int, list] = {}
     for config in todo:
-        groups.setdefault(RunDir(config.default_run_dir()).completed_epoch(), []).append(config)
+        groups.setdefault(done[id(config)], []).append(config)
     for group in groups.values():
         train_batched(group, resume=True, progress=progress)
 
