@@ -132,8 +132,9 @@ def _train_missing(configs: Sequence, batched: bool, progress: bool) -> None:
     """Train (or resume) the runs of ``configs`` that are short of their epochs: as batched
     models (:mod:`improved_gan.training.batched`) where the preset allows it, one group per
     completed epoch, else one at a time."""
-    done = {id(c): RunDir(c.default_run_dir()).completed_epoch() for c in configs}
-    todo = [c for c in configs if done[id(c)] < c.epochs]
+    short = [(c, RunDir(c.default_run_dir()).completed_epoch()) for c in configs]
+    short = [(c, epoch) for c, epoch in short if epoch < c.epochs]
+    todo = [c for c, _ in short]
     if not todo:
         return
     if batched:
@@ -146,8 +147,8 @@ def _train_missing(configs: Sequence, batched: bool, progress: bool) -> None:
             train(config, resume=True, progress=progress)
         return
     groups: dict[int, list] = {}
-    for config in todo:
-        groups.setdefault(done[id(config)], []).append(config)
+    for config, epoch in short:
+        groups.setdefault(epoch, []).append(config)
     for group in groups.values():
         train_batched(group, resume=True, progress=progress)
 
