@@ -16,6 +16,7 @@ import argparse
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -99,14 +100,20 @@ def gpu_estimate(
     ]
 
 
-def sgemm_rate(size: int = 1024, repeats: int = 20, dtype: torch.dtype = torch.float32) -> float:
-    """FLOP/s of a size³ matmul in ``dtype``."""
-    a, b = torch.randn(size, size, dtype=dtype), torch.randn(size, size, dtype=dtype)
-    a @ b
+def matmul_rate(dtype: torch.dtype, shapes: list[tuple[int, int, int]], repeats: int = 20) -> float:
+    """FLOP/s of ``repeats`` rounds of the (m, k) @ (k, n) matmuls ``shapes`` in ``dtype``."""
+    pairs = [(torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)) for m, k, n in shapes]
+    for a, b in pairs:
+        a @ b
     start = time.perf_counter()
     for _ in range(repeats):
-        a @ b
-    return 2 * size**3 * repeats / (time.perf_counter() - start)
+        for a, b in pairs:
+            a @ b
+    flops = 2 * sum(m * k * n for m, k, n in shapes) * repeats
+    return flops / (time.perf_counter() - start)
+
+
+SQUARE = [(1024, 1024, 1024)]
 
 
 def _members(k: int, x, y, amp: str):
@@ -123,19 +130,30 @@ def _members(k: int, x, y, amp: str):
     return configs, members, streams
 
 
-def time_single(x, y, iterations: int, warmup: int, amp: str) -> float:
-    """Seconds per iteration of one plain run (training.steps)."""
+def single_run(amp: str, x, y) -> Callable[[], None]:
+    """One plain run of seed 1 (``training.steps``); each call of the returned function is one
+    iteration (a D step and a G step) on its next batch."""
     config = load_config("mnist-fm-2016", {"seed": 1, "device": "cpu", "amp": amp})
     state = build_state(config, torch.device("cpu"), x)
     state.set_lr(config.lr)
     g_loss = generator_loss(config, state, 100, SINGLE)
     stream = _batches(config, x, y).epoch(state.data_rng)
-    for i in range(warmup + iterations):
-        if i == warmup:
-            start = time.perf_counter()
+
+    def iteration() -> None:
         b = next(stream)
         discriminator_step(state, config, b.x_lab, b.y_lab, b.x_unl, 100, False, SINGLE)
         generator_step(state, config, g_loss, b.x_unl, b.x_unl2, SINGLE)
+
+    return iteration
+
+
+def time_single(x, y, iterations: int, warmup: int, amp: str) -> float:
+    """Seconds per iteration of one plain run (training.steps)."""
+    iteration = single_run(amp, x, y)
+    for i in range(warmup + iterations):
+        if i == warmup:
+            start = time.perf_counter()
+        iteration()
     return (time.perf_counter() - start) / iterations
 
 
@@ -172,8 +190,8 @@ def main() -> None:
             times[amp, 1].append(time_single(x, y, args.iterations, args.warmup, amp))
             for k in args.members:
                 times[amp, k].append(time_batched(k, x, y, args.iterations, args.warmup, amp) / k)
-        rates["off"].append(sgemm_rate())
-        rates["bf16"].append(sgemm_rate(dtype=torch.bfloat16))
+        rates["off"].append(matmul_rate(torch.float32, SQUARE))
+        rates["bf16"].append(matmul_rate(torch.bfloat16, SQUARE))
         print(
             f"repeat {r + 1}: "
             + ", ".join(f"{a} K={k} {1e3 * t[-1]:.1f} ms/member" for (a, k), t in times.items())

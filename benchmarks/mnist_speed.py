@@ -31,14 +31,20 @@ from torch.nn.utils.parametrizations import weight_norm
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import command, commit, machine, write_section  # noqa: E402
-from batched_seeds import D_SIZES, G_SIZES, member_flops  # noqa: E402
+from batched_seeds import (  # noqa: E402
+    D_SIZES,
+    G_SIZES,
+    SQUARE,
+    matmul_rate,
+    member_flops,
+    single_run,
+    time_single,
+)
 
 from improved_gan.models import MnistDiscriminator, MnistGenerator  # noqa: E402
 from improved_gan.training.build import build_state, load_split  # noqa: E402
 from improved_gan.training.config import load_config  # noqa: E402
 from improved_gan.training.loop import _batches  # noqa: E402
-from improved_gan.training.steps import discriminator_step, generator_loss, generator_step  # noqa: E402
-from improved_gan.utils.distributed import SINGLE  # noqa: E402
 
 BATCH = 100
 
@@ -162,19 +168,6 @@ def check_plain_port(x) -> float:
     return float(max(gaps))
 
 
-def time_ours(amp: str, x, y, iterations: int, warmup: int) -> float:
-    config, state = _state(amp, x)
-    g_loss = generator_loss(config, state, BATCH, SINGLE)
-    stream = _batches(config, x, y).epoch(state.data_rng)
-    for i in range(warmup + iterations):
-        if i == warmup:
-            start = time.perf_counter()
-        b = next(stream)
-        discriminator_step(state, config, b.x_lab, b.y_lab, b.x_unl, BATCH, False, SINGLE)
-        generator_step(state, config, g_loss, b.x_unl, b.x_unl2, SINGLE)
-    return (time.perf_counter() - start) / iterations
-
-
 def time_plain(amp: str, x, y, iterations: int, warmup: int) -> float:
     config, state = _state(amp, x)
     plain = PlainRun(state.D, state.G, config.lr, amp)
@@ -199,19 +192,6 @@ def matmul_shapes(batch: int = BATCH) -> list[tuple[int, int, int]]:
     return shapes
 
 
-def matmul_rate(dtype: torch.dtype, shapes: list[tuple[int, int, int]], repeats: int = 20) -> float:
-    """FLOP/s of ``repeats`` rounds of the matmuls ``shapes`` in ``dtype``."""
-    pairs = [(torch.randn(m, k, dtype=dtype), torch.randn(k, n, dtype=dtype)) for m, k, n in shapes]
-    for a, b in pairs:
-        a @ b
-    start = time.perf_counter()
-    for _ in range(repeats):
-        for a, b in pairs:
-            a @ b
-    flops = 2 * sum(m * k * n for m, k, n in shapes) * repeats
-    return flops / (time.perf_counter() - start)
-
-
 def _category(op: str) -> str:
     """The row of the profile table an aten op's self time goes to."""
     if op in ("mm", "addmm", "bmm", "matmul", "linear", "addmv", "mv"):
@@ -230,15 +210,11 @@ def profile(amp: str, x, y, iterations: int) -> dict[str, float]:
     from torch.profiler import ProfilerActivity
     from torch.profiler import profile as torch_profile
 
-    config, state = _state(amp, x)
-    g_loss = generator_loss(config, state, BATCH, SINGLE)
-    stream = _batches(config, x, y).epoch(state.data_rng)
+    iteration = single_run(amp, x, y)
 
     def run(n: int) -> None:
         for _ in range(n):
-            b = next(stream)
-            discriminator_step(state, config, b.x_lab, b.y_lab, b.x_unl, BATCH, False, SINGLE)
-            generator_step(state, config, g_loss, b.x_unl, b.x_unl2, SINGLE)
+            iteration()
 
     run(5)
     with torch_profile(activities=[ProfilerActivity.CPU]) as prof:
@@ -273,9 +249,9 @@ def main() -> None:
     rates = {(a, kind): [] for a in args.amp for kind in ("1024³", "shapes")}
     for r in range(args.repeats):  # alternate ours and the plain port, then the matmul rates
         for amp in args.amp:
-            times[amp, "ours"].append(time_ours(amp, x, y, args.iterations, args.warmup))
+            times[amp, "ours"].append(time_single(x, y, args.iterations, args.warmup, amp))
             times[amp, "plain"].append(time_plain(amp, x, y, args.iterations, args.warmup))
-            rates[amp, "1024³"].append(matmul_rate(dtypes[amp], [(1024, 1024, 1024)]))
+            rates[amp, "1024³"].append(matmul_rate(dtypes[amp], SQUARE))
             rates[amp, "shapes"].append(matmul_rate(dtypes[amp], shapes))
         print(f"repeat {r + 1}: " + ", ".join(f"{a} {w} {1e3 * t[-1]:.1f} ms" for (a, w), t in times.items()))
     flops = member_flops()
