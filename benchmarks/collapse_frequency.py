@@ -17,7 +17,6 @@ only stalled).
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 from pathlib import Path
@@ -31,6 +30,7 @@ import yaml  # noqa: E402
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import ROOT, command, commit, machine, write_section  # noqa: E402
 
+from improved_gan.analysis.learning_curves import load_metrics  # noqa: E402
 from improved_gan.training.monitor import episode_warning  # noqa: E402
 
 RESULTS = ROOT / "results" / "collapse_lr003"
@@ -63,14 +63,13 @@ def episode_epochs(records: list[dict]) -> list[int]:
     return out
 
 
-def plot(folders: list[Path], path: Path) -> Path:
-    """Test errors and the feature-matching loss against epoch, one line per run."""
+def plot(runs: list[dict], path: Path) -> Path:
+    """Test errors and the feature-matching loss against epoch, one line per run (``summarize``'s)."""
     fig, (top, bottom) = plt.subplots(2, 1, figsize=(7, 6), sharex=True)
-    for folder in folders:
-        records = [json.loads(s) for s in (folder / "metrics.jsonl").read_text().splitlines() if s.strip()]
+    for run in runs:
+        records = run["records"]
         epochs = [r["epoch"] for r in records]
-        seed = yaml.safe_load((folder / "config.yaml").read_text())["seed"]
-        top.plot(epochs, [r["test_errors"] for r in records], lw=1.1, label=f"seed {seed}")
+        top.plot(epochs, [r["test_errors"] for r in records], lw=1.1, label=f"seed {run['seed']}")
         bottom.plot(epochs, [r["loss_generator"] for r in records], lw=1.1)
     top.set(ylabel="test errors (of 10,000)", yscale="log", title="mnist-fm (lr 0.003), 100 labels")
     bottom.set(xlabel="epoch", ylabel="feature-matching loss", yscale="log")
@@ -82,9 +81,7 @@ def plot(folders: list[Path], path: Path) -> Path:
 
 
 def summarize(folder: Path) -> dict:
-    records = [
-        json.loads(line) for line in (folder / "metrics.jsonl").read_text().splitlines() if line.strip()
-    ]
+    records = load_metrics(folder)
     config = yaml.safe_load((folder / "config.yaml").read_text())
     errors = [r["test_errors"] for r in records]
     lowest = min(errors)
@@ -103,6 +100,7 @@ def summarize(folder: Path) -> dict:
         "episodes": episode_epochs(records),
         "ran_away": errors[-1] > 2 * lowest or records[-1]["loss_unsupervised"] < D_WINS,
         "scale": records[-1].get("g_output_scale"),
+        "records": records,
     }
 
 
@@ -183,7 +181,7 @@ def main() -> None:
         ]
     )
     print(body)
-    print(f"wrote {plot(folders, root / 'curves.png')}")
+    print(f"wrote {plot(runs, root / 'curves.png')}")
     if args.write:
         write_section("collapse_frequency", body)
 
