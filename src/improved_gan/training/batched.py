@@ -47,6 +47,7 @@ from improved_gan.training.loop import (
     check_finite_losses,
     epoch_record,
     interactive,
+    sample_grid_noise,
     save_epoch,
 )
 from improved_gan.training.monitor import episode_warning
@@ -421,10 +422,7 @@ def train_batched(
     for run, config, state in runs_by_member:
         run.start(config, state.epoch)
     batched = BatchedRuns(configs, members, device)
-    fixed = [
-        m.G.sample_noise(100, generator=torch.Generator().manual_seed(c.seed)).to(device)
-        for m, c in zip(members, configs)
-    ]
+    fixed = [sample_grid_noise(m, c, device) for m, c in zip(members, configs)]
     _run_batched_epochs(batched, streams, runs, (x_test, y_test), fixed, progress)
     return [run.path for run in runs]
 
@@ -451,12 +449,13 @@ def _run_batched_epochs(
     bars = progress and interactive()
     eval_batch = test_batch_size(members[0].D, first)
     histories = [run.read_metrics() for run in runs]  # the collapse monitor's yardsticks
-    seeds = ", ".join(f"s{c.seed}" + (f"/l{c.labels}" if c.labels != first.labels else "") for c in configs)
+    names = [f"s{c.seed}" + (f"/l{c.labels}" if c.labels != first.labels else "") for c in configs]
     for _ in tqdm(
         range(members[0].epoch, first.epochs), desc=f"training {batched.size} runs", disable=not bars
     ):
         start = time.perf_counter()
-        batched.set_lr(first.lr_at(members[0].epoch))
+        lr = first.lr_at(members[0].epoch)
+        batched.set_lr(lr)
         sums = torch.zeros(batched.size, 4, dtype=torch.float64)
         iterators = [s.epoch(m.data_rng) for s, m in zip(streams, members)]
         n = len(streams[0])
@@ -472,7 +471,6 @@ def _run_batched_epochs(
         train_seconds = time.perf_counter() - start
         batched.to_members()
         means = (sums / n).tolist()
-        lr = first.lr_at(members[0].epoch)
         records = []
         for k, (config, state, run) in enumerate(zip(configs, members, runs)):
             trained = {
@@ -494,7 +492,7 @@ def _run_batched_epochs(
             if warning is not None:
                 tqdm.write(f"seed {config.seed}, {warning}", file=sys.stderr)
         if progress:
-            errors = ", ".join(f"{s} {r['test_errors']}" for s, r in zip(seeds.split(", "), records))
+            errors = ", ".join(f"{s} {r['test_errors']}" for s, r in zip(names, records))
             tqdm.write(
                 f"epoch {records[0]['epoch']}/{first.epochs}: test errors {errors} (of {len(test[1])}), "
                 f"{train_seconds:.1f} s for {batched.size} runs"

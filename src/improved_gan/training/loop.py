@@ -200,7 +200,7 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
         from torch.utils.tensorboard import SummaryWriter  # loads TensorFlow's protobufs: only when asked
 
         writer = SummaryWriter(str(run.tensorboard_dir), purge_step=state.epoch + 1)
-    fixed_noise = state.G.sample_noise(100, generator=torch.Generator().manual_seed(config.seed)).to(device)
+    fixed_noise = sample_grid_noise(state, config, device)
 
     try:
         _run_epochs(state, batches, config, device, progress, ctx, run, writer, fixed_noise, (x_test, y_test))
@@ -209,6 +209,12 @@ def train(config: TrainConfig | dict, resume: bool = False, progress: bool = Tru
             writer.close()
     ctx.barrier()  # every process returns once rank 0 has written the last epoch
     return run.path
+
+
+def sample_grid_noise(state: TrainingState, config: TrainConfig, device: torch.device) -> torch.Tensor:
+    """The 100 noise vectors of a run's sample grids, the same every epoch: from their own
+    generator seeded with the run's seed, so they draw nothing from training's streams."""
+    return state.G.sample_noise(100, generator=torch.Generator().manual_seed(config.seed)).to(device)
 
 
 def check_finite_losses(record: dict, epoch: int, run: RunDir) -> None:
