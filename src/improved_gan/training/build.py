@@ -36,6 +36,8 @@ from improved_gan.utils.checkpoint import (
 )
 
 _DATA_SEED_OFFSET = 7919  # the batch-order generator's seed is seed + this (decoupled from init)
+#: A CUDA (Philox) generator's state: its seed and offset, 8 bytes each (``rng.cuda`` of a GPU run).
+CUDA_RNG_SPEC = (torch.uint8, (16,))
 
 
 def resolve_device(name: str) -> torch.device:
@@ -160,8 +162,28 @@ class TrainingState:
         if self.ha_d is not None and self.ha_g is not None:
             out.update(prefixed("ha_d", self.ha_d.state_dict()))
             out.update(prefixed("ha_g", self.ha_g.state_dict()))
-        out["rng.torch"] = torch.get_rng_state() if self.noise_rng is None else self.noise_rng.get_state()
+        out.update(self.noise_rng_states())
         out["rng.data"] = self.data_rng.get_state()
+        return out
+
+    @property
+    def noise_device(self) -> torch.device:
+        """Where the noise is drawn: the member generator's device, else D's."""
+        if self.noise_rng is not None:
+            return self.noise_rng.device
+        return next(self.D.parameters()).device
+
+    def noise_rng_states(self) -> dict[str, torch.Tensor]:
+        """``rng.torch``: the CPU generator state (the member's own on CPU, else the global one);
+        ``rng.cuda``, for noise drawn on a GPU: that GPU's generator state (the member's own, else
+        the global one of D's device), so a resume on the GPU continues the same noise stream."""
+        device = self.noise_device
+        own_cpu = self.noise_rng is not None and device.type == "cpu"
+        out = {"rng.torch": self.noise_rng.get_state() if own_cpu else torch.get_rng_state()}
+        if device.type == "cuda":
+            out["rng.cuda"] = (
+                self.noise_rng.get_state() if self.noise_rng is not None else torch.cuda.get_rng_state(device)
+            )
         return out
 
     @property
@@ -190,11 +212,29 @@ class TrainingState:
         if self.ha_d is not None and self.ha_g is not None:
             self.ha_d.load_state_dict(unprefixed("ha_d", tensors))
             self.ha_g.load_state_dict(unprefixed("ha_g", tensors))
+        self._load_noise_rng(tensors)
+        self.data_rng.set_state(tensors["rng.data"])
+
+    def _load_noise_rng(self, tensors: dict[str, torch.Tensor]) -> None:
+        """The inverse of :meth:`noise_rng_states`. A GPU run resumed from a checkpoint without
+        ``rng.cuda`` (one written on the CPU) draws its GPU noise on from the seed's stream."""
+        device = self.noise_device
         if self.noise_rng is None:
             torch.set_rng_state(tensors["rng.torch"])
-        else:
+        elif device.type == "cpu":
             self.noise_rng.set_state(tensors["rng.torch"])
-        self.data_rng.set_state(tensors["rng.data"])
+        if device.type != "cuda" or "rng.cuda" not in tensors:
+            return
+        try:
+            if self.noise_rng is None:
+                torch.cuda.set_rng_state(tensors["rng.cuda"], device)
+            else:
+                self.noise_rng.set_state(tensors["rng.cuda"])
+        except RuntimeError:
+            raise ImprovedGANError(
+                "the checkpoint's rng.cuda is not a valid GPU random-generator state; "
+                "the file was altered: restore it or train again"
+            ) from None
 
 
 def _spec(t: torch.Tensor, dtype: torch.dtype | None = None) -> tuple[torch.dtype, tuple[int, ...]]:
@@ -234,7 +274,8 @@ def checkpoint_layout(config: TrainConfig, D: nn.Module, G: nn.Module) -> tuple[
             layout.update({f"{prefix}.mean.{i}": _spec(p, torch.float64) for i, p in enumerate(params)})
             layout[f"{prefix}.count"] = count
     rng = _spec(torch.Generator().get_state())
-    layout.update({"rng.torch": rng, "rng.data": rng})
+    layout.update({"rng.torch": rng, "rng.data": rng, "rng.cuda": CUDA_RNG_SPEC})
+    optional.append({"rng.cuda"})  # only runs whose noise is drawn on a GPU have it
     return layout, optional
 
 
