@@ -15,7 +15,7 @@ TORCH_INDEX ?=
 # its run, and `make demo EPOCHS=300` starts its own.
 DEMO_DIR = runs/demo-mnist-fm-2016-l$(LABELS)-s$(SEED)-e$(EPOCHS)
 
-.PHONY: setup demo test lint clean
+.PHONY: setup demo test lint clean gpu-wheels
 
 $(BIN)/improved-gan: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -33,6 +33,14 @@ demo: setup
 
 test: setup
 	$(BIN)/python -m pytest -q
+
+# The Python packages our code needs that the lent GPU machine's image lacks (PyTorch is there),
+# as this venv's versions, for Python 3.12 on x86-64: benchmarks/gpu_session.sh installs them.
+GPU_WHEELS = pydantic pydantic-core annotated-types typing-inspection starlette uvicorn
+gpu-wheels: setup
+	$(BIN)/pip download --quiet --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
+	  --platform manylinux_2_28_x86_64 --platform manylinux_2_17_x86_64 --platform manylinux2014_x86_64 \
+	  -d .whl $(shell $(BIN)/python -c "import importlib.metadata as m; print(' '.join(f'{n}=={m.version(n)}' for n in '$(GPU_WHEELS)'.split()))")
 
 lint: setup
 	$(BIN)/ruff check src tests benchmarks

@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import command, commit, machine, write_section  # noqa: E402
 
-from improved_gan.training.batched import BatchedRuns, _stack_batches  # noqa: E402
+from improved_gan.training.batched import BatchedRuns, _stack_batches, own_noise_generator  # noqa: E402
 from improved_gan.training.build import build_state, load_split  # noqa: E402
 from improved_gan.training.config import load_config  # noqa: E402
 from improved_gan.training.loop import _batches  # noqa: E402
@@ -114,20 +114,29 @@ def matmul_rate(dtype: torch.dtype, shapes: list[tuple[int, int, int]], repeats:
 
 
 SQUARE = [(1024, 1024, 1024)]
+CPU = torch.device("cpu")
 
 
-def _members(k: int, x, y, amp: str):
+def members_of(runs: list[tuple[int, int]], x, y, amp: str, device: torch.device = CPU):
+    """Configs, training states and batch streams of ``mnist-fm-2016`` runs, one per (seed, labels),
+    each member's noise generator on ``device`` started where a single run's would be."""
     configs = [
-        load_config("mnist-fm-2016", {"seed": s, "device": "cpu", "amp": amp}) for s in range(1, k + 1)
+        load_config("mnist-fm-2016", {"seed": s, "labels": n, "device": device.type, "amp": amp})
+        for s, n in runs
     ]
     members, streams = [], []
     for config in configs:
-        state = build_state(config, torch.device("cpu"), x)
-        state.noise_rng = torch.Generator()
-        state.noise_rng.set_state(torch.get_rng_state())
+        state = build_state(config, device, x)
+        state.noise_rng = own_noise_generator(device)
         members.append(state)
         streams.append(_batches(config, x, y).epoch(state.data_rng))
     return configs, members, streams
+
+
+def synchronize(device: torch.device) -> None:
+    """Wait for the device's queued work (a timer's end on a GPU)."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
 
 
 def single_run(amp: str, x, y) -> Callable[[], None]:
@@ -157,15 +166,28 @@ def time_single(x, y, iterations: int, warmup: int, amp: str) -> float:
     return (time.perf_counter() - start) / iterations
 
 
-def time_batched(k: int, x, y, iterations: int, warmup: int, amp: str) -> float:
-    """Seconds per iteration of K members batched (all K members' steps)."""
-    configs, members, streams = _members(k, x, y, amp)
-    runs = BatchedRuns(configs, members, torch.device("cpu"))
-    runs.set_lr(configs[0].lr)
+def time_batched(
+    k: int,
+    x,
+    y,
+    iterations: int,
+    warmup: int,
+    amp: str,
+    device: torch.device = CPU,
+    labels: tuple[int, ...] = (100,),
+) -> float:
+    """Seconds per iteration of K members batched (all K members' steps): seeds 1.. for each of
+    ``labels`` in turn until there are K."""
+    runs = [(1 + i // len(labels), labels[i % len(labels)]) for i in range(k)]
+    configs, members, streams = members_of(runs, x, y, amp, device)
+    batched = BatchedRuns(configs, members, device)
+    batched.set_lr(configs[0].lr)
     for i in range(warmup + iterations):
         if i == warmup:
+            synchronize(device)
             start = time.perf_counter()
-        runs.iteration(*_stack_batches([next(s) for s in streams], torch.device("cpu")))
+        batched.iteration(*_stack_batches([next(s) for s in streams], device))
+    synchronize(device)
     return (time.perf_counter() - start) / iterations
 
 

@@ -12,7 +12,13 @@ from conftest import TINY_SETS, tiny_config
 from improved_gan.cli import main
 from improved_gan.errors import ImprovedGANError
 from improved_gan.training import RunDir, train
-from improved_gan.training.batched import BatchedRuns, _stack_batches, check_batchable, train_batched
+from improved_gan.training.batched import (
+    BatchedRuns,
+    _stack_batches,
+    check_batchable,
+    own_noise_generator,
+    train_batched,
+)
 from improved_gan.training.build import build_state, load_split
 from improved_gan.training.config import validate_config
 from improved_gan.training.loop import _batches
@@ -38,8 +44,7 @@ def test_one_iteration_matches_single_runs(tmp_path, one_thread):
     members, streams = [], []
     for config in configs:
         state = build_state(config, CPU, x)
-        state.noise_rng = torch.Generator()
-        state.noise_rng.set_state(torch.get_rng_state())
+        state.noise_rng = own_noise_generator(CPU)
         members.append(state)
         streams.append(_batches(config, x, y))
     batched = BatchedRuns(configs, members, CPU)

@@ -96,8 +96,9 @@ def test_model_and_dataset_must_match():
         ["channels_last=true"],
         ["compile=true", "compile_backend=eager"],
         ["data_on_device=true"],
+        ["tf32=true"],
     ],
-    ids=["bf16", "channels_last", "compile", "data_on_device"],
+    ids=["bf16", "channels_last", "compile", "data_on_device", "tf32"],
 )
 def test_speed_options_run_a_step_on_the_cpu(options, tmp_path):
     torch.set_num_threads(1)
@@ -137,3 +138,25 @@ def test_without_speed_options_the_models_are_left_as_they_are(tmp_path):
         assert "forward" not in vars(model) and "features" not in vars(model)
     apply_runtime_options(D, _small("cifar10-fm", tmp_path, ["amp=bf16"]), torch.device("cpu"))
     assert "forward" in vars(D) and "features" in vars(D)  # the autocast wrappers
+
+
+@pytest.fixture
+def float32_flags():
+    """torch's TF32 switches (process-wide; settable without a GPU), off during the test, restored after."""
+    saved = torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = False
+    yield
+    torch.backends.cuda.matmul.allow_tf32, torch.backends.cudnn.allow_tf32 = saved
+
+
+@pytest.mark.parametrize("tf32", [True, False])
+def test_tf32_switches_the_gpu_float32_paths_and_leaves_the_cpu_and_the_defaults_alone(
+    tf32, tmp_path, float32_flags
+):
+    from improved_gan.training.runtime import apply_float32_precision
+
+    config = _small("cifar10-fm", tmp_path, [f"tf32={str(tf32).lower()}"])
+    apply_float32_precision(config, torch.device("cpu"))
+    assert not torch.backends.cuda.matmul.allow_tf32 and not torch.backends.cudnn.allow_tf32
+    apply_float32_precision(config, torch.device("cuda", 0))
+    assert torch.backends.cuda.matmul.allow_tf32 is tf32 and torch.backends.cudnn.allow_tf32 is tf32

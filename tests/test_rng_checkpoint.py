@@ -134,3 +134,17 @@ def test_a_single_gpu_run_resumes_bit_exactly(tmp_path, one_thread):
     resumed, _ = RunDir(tmp_path / "resumed").load_checkpoint()
     assert "rng.cuda" in straight
     assert all(torch.equal(resumed[n], straight[n]) for n in straight)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_a_gpu_member_resumes_as_a_single_gpu_run(tmp_path, one_thread):
+    from improved_gan.training.batched import train_batched
+
+    cfg = dict(device="cuda", seed=3)
+    train_batched([tiny_config(tmp_path, **cfg, epochs=1, run_dir=str(tmp_path / "m"))], progress=False)
+    train(tiny_config(tmp_path, **cfg, epochs=2, run_dir=str(tmp_path / "m")), resume=True, progress=False)
+    train(tiny_config(tmp_path, **cfg, epochs=2, run_dir=str(tmp_path / "s")), progress=False)
+    ours, _ = RunDir(tmp_path / "m").load_checkpoint()
+    theirs, _ = RunDir(tmp_path / "s").load_checkpoint()
+    assert torch.equal(ours["rng.cuda"], theirs["rng.cuda"])  # the same GPU noise draws
+    assert torch.equal(ours["rng.data"], theirs["rng.data"])

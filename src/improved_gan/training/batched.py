@@ -125,6 +125,14 @@ class MemberNoise:
         return z
 
 
+def own_noise_generator(device: torch.device) -> torch.Generator:
+    """A member's noise generator: on ``device``, started where that device's global torch RNG
+    stands (after :func:`~improved_gan.training.build.build_state`, a single run's noise stream)."""
+    generator = torch.Generator(device=device)
+    generator.set_state(torch.get_rng_state() if device.type == "cpu" else torch.cuda.get_rng_state(device))
+    return generator
+
+
 def _dense(x: torch.Tensor, v: torch.Tensor, unit_scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """(x Vᵀ) · unit_scale + b per member: x (K, N, in), v (K, out, in)."""
     return torch.bmm(x, v.transpose(1, 2)) * unit_scale.unsqueeze(1) + bias.unsqueeze(1)
@@ -409,10 +417,7 @@ def train_batched(
     members, streams = [], []
     for i, config in enumerate(configs):
         state = build_state(config, device, x_train)
-        state.noise_rng = torch.Generator(device=device)
-        state.noise_rng.set_state(
-            torch.get_rng_state() if device.type == "cpu" else torch.cuda.get_rng_state()
-        )
+        state.noise_rng = own_noise_generator(device)
         if resuming:
             state.load(saved[i][0])
             state.epoch = saved[i][1]

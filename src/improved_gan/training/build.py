@@ -25,7 +25,7 @@ from improved_gan.techniques import HistoricalAveraging, MinibatchDiscrimination
 from improved_gan.training.config import TrainConfig
 from improved_gan.training.ema import ParameterEMA
 from improved_gan.training.optim import ReferenceAdam
-from improved_gan.training.runtime import apply_runtime_options
+from improved_gan.training.runtime import apply_float32_precision, apply_runtime_options
 from improved_gan.utils.checkpoint import (
     Layout,
     check_layout,
@@ -343,6 +343,7 @@ def build_state(config: TrainConfig, device: torch.device, x_train: torch.Tensor
         ha_g.update()
     apply_runtime_options(D, config, device)
     apply_runtime_options(G, config, device)
+    apply_float32_precision(config, device)
     return TrainingState(D, G, opt_d, opt_g, ema, data_rng, ha_d=ha_d, ha_g=ha_g)
 
 

@@ -184,11 +184,12 @@ class TrainConfig(BaseModel):
     device: Literal["auto", "cpu", "cuda"] = _runtime("auto", "placement")
     threads: int | None = _runtime(None, "placement")
     # Speed options (what is computed stays the same up to floating point): torch.compile of
-    # D's and G's forward passes, bfloat16 autocast, channels-last weights, the whole dataset on
-    # the device (no per-batch host-to-device copies).
+    # D's and G's forward passes, bfloat16 autocast, TF32 float32 matmuls on a GPU, channels-last
+    # weights, the whole dataset on the device (no per-batch host-to-device copies).
     compile: bool = _runtime(False, "speed")
     compile_backend: str = _runtime("inductor", "speed")
     amp: Literal["off", "bf16"] = _runtime("off", "speed")
+    tf32: bool = _runtime(False, "speed")
     channels_last: bool = _runtime(False, "speed")
     data_on_device: bool = _runtime(False, "speed")
     sync_batchnorm: bool = False  # under torchrun: G's batch norm over all processes' batches
