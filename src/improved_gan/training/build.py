@@ -318,6 +318,7 @@ def build_state(config: TrainConfig, device: torch.device, x_train: torch.Tensor
 
     D is initialised on ``init_examples`` training images (and its minibatch layer with them);
     a G with data-initialised layers (the conv G's last deconv) on one batch of noise."""
+    apply_float32_precision(config, device)  # before the init: every run of a process inits alike
     torch.manual_seed(config.seed)
     D, G = build_models(config)
     D, G = D.to(device), G.to(device)
@@ -343,7 +344,6 @@ def build_state(config: TrainConfig, device: torch.device, x_train: torch.Tensor
         ha_g.update()
     apply_runtime_options(D, config, device)
     apply_runtime_options(G, config, device)
-    apply_float32_precision(config, device)
     return TrainingState(D, G, opt_d, opt_g, ema, data_rng, ha_d=ha_d, ha_g=ha_g)
 
 

@@ -11,7 +11,8 @@ model's forward passes without changing its parameters, state dict or checkpoint
   the tensor cores' float32 path, several times faster than full float32); the CPU ignores it.
 
 The wrappers are set as instance attributes after the data-dependent init, so the init pass
-runs uncompiled and in float32.
+runs uncompiled and without autocast. TF32, a process-wide torch setting, is on from the start
+(the init included), so every run built in one process (batched members) starts alike.
 """
 
 from __future__ import annotations
