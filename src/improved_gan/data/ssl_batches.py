@@ -120,14 +120,16 @@ class SemiSupervisedBatches:
         return self.num_batches
 
     def epoch(self, generator: torch.Generator) -> Iterator[Batch]:
-        """One epoch of batches; all randomness is drawn from ``generator`` (in a fixed order)."""
+        """One epoch of batches; all randomness is drawn from ``generator`` (in a fixed order).
+        The epoch's orders move to the data's device once, so that data kept on a GPU is
+        batched there without a host copy (and a wait for the GPU) per batch."""
         n_lab, n_unl = len(self.x_lab), len(self.x_unl)
         lab_order = torch.cat(
             [torch.randperm(n_lab, generator=generator) for _ in range(self.repeats)]
             or [torch.zeros(0, dtype=torch.int64)]
-        )
-        unl_order = torch.randperm(n_unl, generator=generator)
-        unl2_order = torch.randperm(n_unl, generator=generator)
+        ).to(self.x_lab.device)
+        unl_order = torch.randperm(n_unl, generator=generator).to(self.x_unl.device)
+        unl2_order = torch.randperm(n_unl, generator=generator).to(self.x_unl.device)
         b = self.batch_size
         for t in range(self.num_batches):
             sl = slice(t * b, (t + 1) * b)

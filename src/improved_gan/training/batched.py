@@ -47,6 +47,7 @@ from improved_gan.training.loop import (
     check_finite_losses,
     epoch_record,
     interactive,
+    loss_sums,
     sample_grid_noise,
     save_epoch,
 )
@@ -414,6 +415,8 @@ def train_batched(
 
     x_train, y_train = load_split(first, "train")
     x_test, y_test = load_split(first, "test")
+    if first.data_on_device:  # batches are then cut and stacked on the device, as in a single run
+        x_train, y_train = x_train.to(device), y_train.to(device)
     members, streams = [], []
     for i, config in enumerate(configs):
         state = build_state(config, device, x_train)
@@ -439,6 +442,25 @@ def _stack_batches(batches: list, device: torch.device) -> tuple[torch.Tensor, .
     )
 
 
+def train_members_epoch(batched: BatchedRuns, streams: list, bar: bool = False) -> list[list[float]]:
+    """One epoch of every member on its own batch stream; per member, the epoch's means of
+    L_supervised, L_unsupervised, the G loss and the labelled train error. The sums stay on the
+    device until the end, so a GPU is waited for once per epoch, not at every iteration."""
+    members = batched.members
+    sums = loss_sums(batched.size * 4, batched.device).view(batched.size, 4)
+    n = len(streams[0])
+    batches = tqdm(
+        zip(*[s.epoch(m.data_rng) for s, m in zip(streams, members)]),
+        total=n,
+        desc=f"epoch {members[0].epoch + 1}/{batched.configs[0].epochs}",
+        disable=not bar,
+        leave=False,
+    )
+    for member_batches in batches:
+        sums += batched.iteration(*_stack_batches(list(member_batches), batched.device)).to(sums.dtype)
+    return (sums / n).tolist()
+
+
 def _run_batched_epochs(
     batched: BatchedRuns,
     streams: list,
@@ -461,21 +483,9 @@ def _run_batched_epochs(
         start = time.perf_counter()
         lr = first.lr_at(members[0].epoch)
         batched.set_lr(lr)
-        sums = torch.zeros(batched.size, 4, dtype=torch.float64)
-        iterators = [s.epoch(m.data_rng) for s, m in zip(streams, members)]
-        n = len(streams[0])
-        bar = tqdm(
-            zip(*iterators),
-            total=n,
-            desc=f"epoch {members[0].epoch + 1}/{first.epochs}",
-            disable=not bars,
-            leave=False,
-        )
-        for batches in bar:
-            sums += batched.iteration(*_stack_batches(list(batches), batched.device)).double().cpu()
+        means = train_members_epoch(batched, streams, bars)
         train_seconds = time.perf_counter() - start
         batched.to_members()
-        means = (sums / n).tolist()
         records = []
         for k, (config, state, run) in enumerate(zip(configs, members, runs)):
             trained = {
@@ -487,7 +497,7 @@ def _run_batched_epochs(
             }
             check_finite_losses(trained, state.epoch + 1, run)
             state.epoch += 1
-            images = n * config.batch_size
+            images = len(streams[0]) * config.batch_size
             record = epoch_record(state, config, trained, train_seconds, images, test, eval_batch)
             record["batched_runs"] = batched.size
             save_epoch(state, config, run, record, None, fixed_noise[k])

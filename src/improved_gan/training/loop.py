@@ -60,6 +60,13 @@ def interactive() -> bool:
         return False
 
 
+def loss_sums(n: int, device: torch.device) -> torch.Tensor:
+    """Zeros on ``device`` that add up an epoch's per-iteration losses there, read once per epoch:
+    a per-iteration read would make the CPU wait for the GPU at every step (float64; float32 on
+    MPS, which has no float64)."""
+    return torch.zeros(n, dtype=torch.float32 if device.type == "mps" else torch.float64, device=device)
+
+
 def train_epoch(
     state: TrainingState,
     batches: SemiSupervisedBatches,
@@ -79,7 +86,7 @@ def train_epoch(
     state.set_lr(lr)
     separate = has_cross_example_layers(state.D)
     g_loss = generator_loss(config, state, n_gen, ctx)
-    sums = torch.zeros(4, dtype=torch.float64)
+    sums = loss_sums(4, device)
     bar = tqdm(
         batches.epoch(state.data_rng),
         total=len(batches),
@@ -97,12 +104,12 @@ def train_epoch(
         loss_g = generator_step(state, config, g_loss, x_unl, x_unl2, ctx)
         with torch.no_grad():
             err = (l_lab.argmax(1) != y_lab).float().mean() if config.supervised else torch.zeros(())
-            sums += torch.stack([loss_sup, loss_unsup, loss_g, err.to(loss_g.device)]).double().cpu()
+            sums += torch.stack([loss_sup, loss_unsup, loss_g, err.to(loss_g.device)]).to(sums.dtype)
         n += 1
         if not bar.disable and n % 50 == 0:
-            s = sums / n
+            s = (sums / n).tolist()
             bar.set_postfix(sup=f"{s[0]:.3f}", unsup=f"{s[1]:.3f}", gen=f"{s[2]:.3f}", err=f"{s[3]:.3f}")
-    means = (ctx.sum_(sums) / (max(n, 1) * ctx.world_size)).tolist()
+    means = (ctx.sum_(sums.cpu()) / (max(n, 1) * ctx.world_size)).tolist()
     record = {
         "lr": lr,
         "loss_supervised": means[0],
