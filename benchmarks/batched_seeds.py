@@ -24,7 +24,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import command, commit, machine, write_section  # noqa: E402
 
-from improved_gan.training.batched import BatchedRuns, _stack_batches, own_noise_generator  # noqa: E402
+from improved_gan.training.batched import BatchedRuns, _stack_batches, build_members  # noqa: E402
 from improved_gan.training.build import build_state, load_split  # noqa: E402
 from improved_gan.training.config import load_config  # noqa: E402
 from improved_gan.training.loop import _batches  # noqa: E402
@@ -124,13 +124,8 @@ def members_of(runs: list[tuple[int, int]], x, y, amp: str, device: torch.device
         load_config("mnist-fm-2016", {"seed": s, "labels": n, "device": device.type, "amp": amp})
         for s, n in runs
     ]
-    members, streams = [], []
-    for config in configs:
-        state = build_state(config, device, x)
-        state.noise_rng = own_noise_generator(device)
-        members.append(state)
-        streams.append(_batches(config, x, y).epoch(state.data_rng))
-    return configs, members, streams
+    members, streams = build_members(configs, device, x, y)
+    return configs, members, [s.epoch(m.data_rng) for s, m in zip(streams, members)]
 
 
 def synchronize(device: torch.device) -> None:

@@ -15,8 +15,8 @@ from improved_gan.training import RunDir, train
 from improved_gan.training.batched import (
     BatchedRuns,
     _stack_batches,
+    build_members,
     check_batchable,
-    own_noise_generator,
     train_batched,
 )
 from improved_gan.training.build import build_state, load_split
@@ -41,12 +41,7 @@ def test_one_iteration_matches_single_runs(tmp_path, one_thread):
     of its seed (the plain steps of training.steps) to 1e-7 absolute, and it drew the same random numbers."""
     configs = _configs(tmp_path)
     x, y = load_split(configs[0], "train")
-    members, streams = [], []
-    for config in configs:
-        state = build_state(config, CPU, x)
-        state.noise_rng = own_noise_generator(CPU)
-        members.append(state)
-        streams.append(_batches(config, x, y))
+    members, streams = build_members(configs, CPU, x, y)
     batched = BatchedRuns(configs, members, CPU)
     batched.set_lr(0.003)
     batches = [next(s.epoch(m.data_rng)) for s, m in zip(streams, members)]

@@ -14,7 +14,7 @@ import pytest
 import torch
 from conftest import tiny_config
 
-from improved_gan.training.batched import BatchedRuns, own_noise_generator, train_members_epoch
+from improved_gan.training.batched import BatchedRuns, build_members, train_members_epoch
 from improved_gan.training.build import build_state, load_split
 from improved_gan.training.config import validate_config
 from improved_gan.training.loop import _batches, train_epoch
@@ -66,12 +66,7 @@ def test_a_batched_epoch_waits_for_the_gpu_a_fixed_number_of_times(tmp_path):
             for s in (1, 2)
         ]
         x, y = _on_device(configs[0])
-        members, streams = [], []
-        for config in configs:
-            state = build_state(config, CUDA, x)
-            state.noise_rng = own_noise_generator(CUDA)
-            members.append(state)
-            streams.append(_batches(config, x, y))
+        members, streams = build_members(configs, CUDA, x, y)
         batched = BatchedRuns(configs, members, CUDA)
         batched.set_lr(configs[0].lr)
         train_members_epoch(batched, streams)  # warm-up

@@ -30,6 +30,7 @@ import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
+from improved_gan.data import SemiSupervisedBatches
 from improved_gan.errors import ImprovedGANError
 from improved_gan.models import MnistDiscriminator, MnistGenerator
 from improved_gan.training.build import (
@@ -132,6 +133,20 @@ def own_noise_generator(device: torch.device) -> torch.Generator:
     generator = torch.Generator(device=device)
     generator.set_state(torch.get_rng_state() if device.type == "cpu" else torch.cuda.get_rng_state(device))
     return generator
+
+
+def build_members(
+    configs: Sequence[TrainConfig], device: torch.device, x_train: torch.Tensor, y_train: torch.Tensor
+) -> tuple[list[TrainingState], list[SemiSupervisedBatches]]:
+    """Each member's fresh training state, with its own noise generator on ``device`` started
+    where its single run's noise would start, and its batch stream over ``x_train``."""
+    members, streams = [], []
+    for config in configs:
+        state = build_state(config, device, x_train)
+        state.noise_rng = own_noise_generator(device)
+        members.append(state)
+        streams.append(_batches(config, x_train, y_train))
+    return members, streams
 
 
 def _dense(x: torch.Tensor, v: torch.Tensor, unit_scale: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
@@ -417,15 +432,10 @@ def train_batched(
     x_test, y_test = load_split(first, "test")
     if first.data_on_device:  # batches are then cut and stacked on the device, as in a single run
         x_train, y_train = x_train.to(device), y_train.to(device)
-    members, streams = [], []
-    for i, config in enumerate(configs):
-        state = build_state(config, device, x_train)
-        state.noise_rng = own_noise_generator(device)
-        if resuming:
-            state.load(saved[i][0])
-            state.epoch = saved[i][1]
-        members.append(state)
-        streams.append(_batches(config, x_train, y_train))
+    members, streams = build_members(configs, device, x_train, y_train)
+    for state, (tensors, epoch) in zip(members, saved):  # saved is empty unless resuming
+        state.load(tensors)
+        state.epoch = epoch
     runs_by_member = list(zip(runs, configs, members))
     for run, config, state in runs_by_member:
         run.start(config, state.epoch)
