@@ -4,10 +4,13 @@ Alternates, in one process, a single run's iteration (``training.steps``: one D 
 step of ``mnist-fm-2016`` on the real MNIST) with ``training.batched.BatchedRuns.iteration`` for
 K = 2, 4 and 8 members, median of ``--repeats`` timings of ``--iterations`` iterations each after
 a warm-up. Prints the FLOPs of one member's iteration (counted from the layer shapes) and the
-fp32 matmul rate measured in the same run, and from them an estimate of the whole Table 1
-(4 label counts × 10 seeds × 300 epochs × 600 iterations) on a GPU.
+fp32 matmul rate measured in the same run, and from them and the ops of one iteration (counted
+here for ``member_noise`` own and shared) an estimate of the whole Table 1 (4 label counts × 10
+seeds × 300 epochs × 600 iterations) on a GPU; ``--estimate`` prints (and with ``--write``
+records, as BENCHMARKS section ``gpu_estimate``) that estimate alone, without the timings.
 
     python benchmarks/batched_seeds.py [--iterations 20] [--repeats 3] [--threads 2] [--amp off bf16] [--write]
+    python benchmarks/batched_seeds.py --estimate [--write]
 """
 
 from __future__ import annotations
@@ -17,14 +20,16 @@ import statistics
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from torch.utils._python_dispatch import TorchDispatchMode
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import command, commit, machine, write_section  # noqa: E402
 
-from improved_gan.training.batched import BatchedRuns, _stack_batches, build_members  # noqa: E402
+from improved_gan.training.batched import BatchedRuns, _stack_batches, build_members, share_noise  # noqa: E402
 from improved_gan.training.build import build_state, load_split  # noqa: E402
 from improved_gan.training.config import load_config  # noqa: E402
 from improved_gan.training.loop import _batches  # noqa: E402
@@ -56,10 +61,6 @@ H200_HBM = 4.8e12  # bytes/s
 MATMUL_EFFICIENCY = 0.5  # of the dense TF32 peak, for (K·300)×1000-sized batched GEMMs
 HBM_EFFICIENCY = 0.7
 ELEMENTWISE_PASSES = 12  # 4-byte reads and writes per activation element, forward and backward, unfused
-KERNELS_PER_ITERATION = (
-    250  # the stacked model's ops (matmuls, elementwise, Adam's foreach), all members at once
-)
-NOISE_KERNELS_PER_MEMBER = 16  # per-member generators: one draw per noise tensor per member
 
 
 def activation_elements(batch: int = 100) -> int:
@@ -68,10 +69,53 @@ def activation_elements(batch: int = 100) -> int:
     return 3 * batch * d_units + 2 * batch * (d_units - D_SIZES[-1]) + 2 * batch * g_units
 
 
+@dataclass(frozen=True)
+class OpCount:
+    """Kernel-launching ops (aten ops that are not views) of one ``BatchedRuns.iteration``,
+    counted on the CPU for K = 2 and 4 members: ``fixed + per_member · K``."""
+
+    member_noise: str
+    fixed: int
+    per_member: int
+
+    def at(self, members: int) -> int:
+        return self.fixed + self.per_member * members
+
+
+def _iteration_ops(k: int, member_noise: str, x, y) -> int:
+    configs, members, streams = members_of([(1 + i, 100) for i in range(k)], x, y, "off")
+    if member_noise == "shared":
+        share_noise(members)
+    batched = BatchedRuns(configs, members, CPU)
+    batched.set_lr(configs[0].lr)
+    batched.iteration(*_stack_batches([next(s) for s in streams], CPU))  # Adam's state exists now
+
+    class Count(TorchDispatchMode):
+        ops = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            Count.ops += not func.is_view
+            return func(*args, **(kwargs or {}))
+
+    batches = _stack_batches([next(s) for s in streams], CPU)
+    with Count():
+        batched.iteration(*batches)
+    return Count.ops
+
+
+def count_ops(member_noise: str, x, y) -> OpCount:
+    """The iteration's ops as ``fixed + per_member · K`` from counts at K = 2 and K = 4 (exact:
+    a member adds the same ops whatever K is; the assert checks it at K = 3)."""
+    two, three, four = (_iteration_ops(k, member_noise, x, y) for k in (2, 3, 4))
+    assert three - two == four - three, (two, three, four)
+    return OpCount(member_noise, two - 2 * (three - two), three - two)
+
+
 def gpu_estimate(
-    flops: float, members: int = 40, launch_s: tuple[float, float] = (6e-6, 1.5e-6)
+    flops: float, counts: list[OpCount], members: int = 40, launch_s: tuple[float, float] = (6e-6, 1.5e-6)
 ) -> list[str]:
-    """Table 1 in one process on one H200, from FLOPs, bytes and kernel launches (not measured)."""
+    """Table 1 in one process on one H200, from FLOPs, bytes and kernel launches (not measured):
+    one op per launch (foreach ops launch a few on a GPU), the op counts measured here on the CPU."""
     compute = TABLE1_MEMBER_ITERATIONS * flops / (MATMUL_EFFICIENCY * H200_TF32_DENSE)
     memory = (
         TABLE1_MEMBER_ITERATIONS
@@ -81,23 +125,32 @@ def gpu_estimate(
         / (HBM_EFFICIENCY * H200_HBM)
     )
     iterations = TABLE1_MEMBER_ITERATIONS / members
-    kernels = KERNELS_PER_ITERATION + members * NOISE_KERNELS_PER_MEMBER
-    eager, graphed = (iterations * kernels * t for t in launch_s)
-    return [
-        f"**Estimate, not a measurement** (no GPU was lent in this session): the whole Table 1 as {members} "
+    lines = [
+        f"**Estimate, not a measurement** (no GPU has been lent yet): the whole Table 1 as {members} "
         f"members in one process on one H200. Matmuls: {compute:.0f} s at {MATMUL_EFFICIENCY:.0%} of the "
-        f"{H200_TF32_DENSE / 1e12:.0f} TFLOP/s dense TF32 peak (TF32 must be switched on: "
-        "`torch.backends.cuda.matmul.allow_tf32 = True` or `--set amp=bf16`; plain fp32 at the same efficiency "
-        f"would take {TABLE1_MEMBER_ITERATIONS * flops / (MATMUL_EFFICIENCY * H200_FP32):.0f} s). Unfused elementwise traffic: "
-        f"{activation_elements() / 1e6:.2f} M activation elements per member-iteration × {ELEMENTWISE_PASSES} "
-        f"passes × 4 bytes = {TABLE1_MEMBER_ITERATIONS * activation_elements() * ELEMENTWISE_PASSES * 4 / 1e12:.0f} TB, "
-        f"{memory:.0f} s at {HBM_EFFICIENCY:.0%} of {H200_HBM / 1e12:.1f} TB/s. Kernel launches: {kernels} per "
-        f"iteration ({KERNELS_PER_ITERATION} + {NOISE_KERNELS_PER_MEMBER} noise draws × {members} members) × "
-        f"{iterations / 1e3:.0f} k iterations: {eager:.0f} s eager (6 µs each), {graphed:.0f} s in a CUDA graph "
-        f"(1.5 µs each). Total: **{(compute + memory + eager) / 60:.0f} min eager** (misses the 15-minute "
-        f"target: launches dominate), **{(compute + memory + graphed) / 60:.0f} min with CUDA graphs** "
-        "(not written yet: it needs a GPU to test).",
+        f"{H200_TF32_DENSE / 1e12:.0f} TFLOP/s dense TF32 peak (TF32 must be switched on: `--set tf32=true` "
+        f"or `--set amp=bf16`; plain fp32 at the same efficiency would take "
+        f"{TABLE1_MEMBER_ITERATIONS * flops / (MATMUL_EFFICIENCY * H200_FP32):.0f} s). Unfused elementwise "
+        f"traffic: {activation_elements() / 1e6:.2f} M activation elements per member-iteration × "
+        f"{ELEMENTWISE_PASSES} passes × 4 bytes = "
+        f"{TABLE1_MEMBER_ITERATIONS * activation_elements() * ELEMENTWISE_PASSES * 4 / 1e12:.0f} TB, "
+        f"{memory:.0f} s at {HBM_EFFICIENCY:.0%} of {H200_HBM / 1e12:.1f} TB/s. Kernel launches: the ops of "
+        f"one iteration, counted on the CPU (`count_ops`), × {iterations / 1e3:.0f} k iterations, at 6 µs "
+        "each eager and 1.5 µs in a CUDA graph, added to the rest (no overlap assumed):",
+        "",
+        f"| member_noise | ops per iteration (fixed + per member × K) | at K = {members} | launches, eager | "
+        "total, eager | total, CUDA graph (not written) | target ≤ 15 min |",
+        "|---|---|---:|---:|---:|---:|:-:|",
     ]
+    for c in counts:
+        eager, graphed = (iterations * c.at(members) * t for t in launch_s)
+        total = (compute + memory + eager) / 60
+        lines.append(
+            f"| {c.member_noise} | {c.fixed} + {c.per_member} × K | {c.at(members)} | {eager:.0f} s | "
+            f"{total:.1f} min | {(compute + memory + graphed) / 60:.1f} min | "
+            f"{'met' if total <= 15 else '**missed**'} (eager) |"
+        )
+    return lines
 
 
 def matmul_rate(dtype: torch.dtype, shapes: list[tuple[int, int, int]], repeats: int = 20) -> float:
@@ -170,11 +223,14 @@ def time_batched(
     amp: str,
     device: torch.device = CPU,
     labels: tuple[int, ...] = (100,),
+    member_noise: str = "own",
 ) -> float:
     """Seconds per iteration of K members batched (all K members' steps): seeds 1.. for each of
     ``labels`` in turn until there are K."""
     runs = [(1 + i // len(labels), labels[i % len(labels)]) for i in range(k)]
     configs, members, streams = members_of(runs, x, y, amp, device)
+    if member_noise == "shared":
+        share_noise(members)
     batched = BatchedRuns(configs, members, device)
     batched.set_lr(configs[0].lr)
     for i in range(warmup + iterations):
@@ -195,9 +251,29 @@ def main() -> None:
     parser.add_argument("--members", type=int, nargs="+", default=[2, 4, 8])
     parser.add_argument("--amp", nargs="+", choices=["off", "bf16"], default=["off", "bf16"])
     parser.add_argument("--write", action="store_true")
+    parser.add_argument(
+        "--estimate", action="store_true", help="only the GPU estimate (section gpu_estimate)"
+    )
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     x, y = load_split(load_config("mnist-fm-2016", {"device": "cpu"}), "train")
+    counts = [count_ops(mode, x, y) for mode in ("own", "shared")]
+    if args.estimate:
+        text = "\n".join(
+            [
+                "## The whole Table 1 on one GPU: estimate from FLOPs and counted ops (issue 15, "
+                "`benchmarks/batched_seeds.py --estimate`)",
+                "",
+                f"- command: `{command()}`; commit: `{commit()}`; machine: {machine()} (ops counted on its CPU)",
+                "- Replaces the launch count of section `batched_seeds`, which was guessed (250 + 16 × K).",
+                "",
+                *gpu_estimate(member_flops(), counts),
+            ]
+        )
+        print(text)
+        if args.write:
+            write_section("gpu_estimate", text)
+        return
 
     sizes = [1, *args.members]
     times: dict[tuple[str, int], list[float]] = {(a, k): [] for a in args.amp for k in sizes}
@@ -261,7 +337,7 @@ def main() -> None:
         f"{TABLE1_MEMBER_ITERATIONS * flops / 1e15:.1f} PFLOP of matmuls; at this machine's fastest per-member "
         f"speed above it would take {TABLE1_MEMBER_ITERATIONS * fastest / 86400:.1f} days.",
         "",
-        *gpu_estimate(flops),
+        *gpu_estimate(flops, counts),
     ]
     text = "\n".join(body)
     print(text)

@@ -2,7 +2,8 @@
 
 1. Times ``training.batched.BatchedRuns.iteration`` of the 40 Table 1 members (`mnist-fm-2016`,
    labels 20/50/100/200 × seeds 1–10, real MNIST batches) on the device: float32 with TF32 and
-   bf16 autocast, median of ``--repeats`` timings of ``--iterations`` iterations after a warm-up.
+   bf16 autocast, each with the members' own noise streams and with ``member_noise: shared``,
+   median of ``--repeats`` timings of ``--iterations`` iterations after a warm-up.
    From it: the whole Table 1 (300 epochs × 600 iterations, all members at once) in minutes,
    beside the 15-minute target and the FLOP/launch estimate of ``batched_seeds.gpu_estimate``.
 2. ``--epochs N`` (N > 0): then trains the real thing for N epochs, ``improved-gan reproduce
@@ -34,7 +35,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import command, commit, machine, write_section  # noqa: E402
-from batched_seeds import TABLE1_MEMBER_ITERATIONS, gpu_estimate, member_flops, time_batched  # noqa: E402
+from batched_seeds import TABLE1_MEMBER_ITERATIONS, count_ops, gpu_estimate, member_flops, time_batched  # noqa: E402
 
 from improved_gan.training.build import load_split  # noqa: E402
 from improved_gan.training.config import load_config  # noqa: E402
@@ -52,13 +53,18 @@ def device_name(device: torch.device) -> str:
 
 
 def timing_rows(args, device: torch.device, x, y) -> list[str]:
-    precisions = {"fp32 + TF32": "off", "bf16": "bf16"}
+    precisions = {  # name -> (amp, member_noise)
+        "fp32 + TF32": ("off", "own"),
+        "fp32 + TF32, `member_noise: shared`": ("off", "shared"),
+        "bf16": ("bf16", "own"),
+        "bf16, `member_noise: shared`": ("bf16", "shared"),
+    }
     times: dict[str, list[float]] = {name: [] for name in precisions}
     torch.backends.cuda.matmul.allow_tf32 = torch.backends.cudnn.allow_tf32 = True
     for r in range(args.repeats):
-        for name, amp in precisions.items():
+        for name, (amp, noise) in precisions.items():
             times[name].append(
-                time_batched(args.members, x, y, args.iterations, args.warmup, amp, device, LABELS)
+                time_batched(args.members, x, y, args.iterations, args.warmup, amp, device, LABELS, noise)
             )
         print(
             f"repeat {r + 1}: " + ", ".join(f"{n} {1e3 * t[-1]:.1f} ms" for n, t in times.items()), flush=True
@@ -141,8 +147,11 @@ def main() -> None:
     if device.type == "cuda" and not torch.cuda.is_available():
         sys.exit("no CUDA GPU is visible; run this on a GPU machine (or --device cpu to check the script)")
     args.out.mkdir(parents=True, exist_ok=True)
-    x, y = load_split(load_config("mnist-fm-2016", {"device": "cpu"}), "train")
-    x, y = x.to(device), y.to(device)  # as `data_on_device: true`: batches cut on the device, no host waits
+    x_cpu, y_cpu = load_split(load_config("mnist-fm-2016", {"device": "cpu"}), "train")
+    x, y = (
+        x_cpu.to(device),
+        y_cpu.to(device),
+    )  # as `data_on_device: true`: batches cut on the device, no host waits
     body = [
         "## The whole Table 1 in one process on one GPU (issue 15, `benchmarks/gpu_table1.py`)",
         "",
@@ -160,7 +169,7 @@ def main() -> None:
     body += [
         "For comparison, the estimate written before any GPU was lent:",
         "",
-        *gpu_estimate(member_flops()),
+        *gpu_estimate(member_flops(), [count_ops(mode, x_cpu, y_cpu) for mode in ("own", "shared")]),
     ]
     text = "\n".join(body)
     print(text)

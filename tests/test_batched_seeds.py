@@ -14,9 +14,11 @@ from improved_gan.errors import ImprovedGANError
 from improved_gan.training import RunDir, train
 from improved_gan.training.batched import (
     BatchedRuns,
+    MemberNoise,
     _stack_batches,
     build_members,
     check_batchable,
+    share_noise,
     train_batched,
 )
 from improved_gan.training.build import build_state, load_split
@@ -121,6 +123,66 @@ def test_a_member_resumes_as_a_single_run(tmp_path, one_thread):
     resumed, single = RunDir(tmp_path / "m").read_metrics()[-1], RunDir(tmp_path / "s").read_metrics()[-1]
     assert resumed["epoch"] == single["epoch"] == 2
     assert resumed["loss_unsupervised"] == pytest.approx(single["loss_unsupervised"], rel=2e-2)
+
+
+def _draw_calls(fn, *args) -> int:
+    """How many random fills (normal_, uniform_) ``fn(*args)`` dispatches."""
+    from torch.utils._python_dispatch import TorchDispatchMode
+
+    class Count(TorchDispatchMode):
+        calls = 0
+
+        def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+            if func.__name__.split(".")[0] in ("normal_", "uniform_"):
+                Count.calls += 1
+            return func(*args, **(kwargs or {}))
+
+    with Count():
+        fn(*args)
+    return Count.calls
+
+
+def test_shared_member_noise_draws_each_noise_tensor_once_for_all_members(tmp_path, one_thread):
+    """``member_noise: shared``: one iteration makes as many random fills for 2 members as a single
+    run makes (own generators: twice as many), the members' noise differs, and it is member 0's
+    stream: a (K, N, C) draw from a copy of that generator."""
+    calls = {}
+    for mode in ("own", "shared"):
+        configs = _configs(tmp_path, member_noise=mode)
+        x, y = load_split(configs[0], "train")
+        members, streams = build_members(configs, CPU, x, y)
+        if mode == "shared":
+            share_noise(members)
+        batched = BatchedRuns(configs, members, CPU)
+        batched.set_lr(0.003)
+        batches = _stack_batches([next(s.epoch(m.data_rng)) for s, m in zip(streams, members)], CPU)
+        calls[mode] = _draw_calls(batched.iteration, *batches)
+    assert calls["own"] == 2 * calls["shared"] and calls["shared"] == 18  # 2 z draws + 6 + 5 + 5 noise layers
+
+    generator = torch.Generator().manual_seed(5)
+    twin = torch.Generator().manual_seed(5)
+    noise = MemberNoise([generator, generator]).add_normal(torch.zeros(2, 4, 6), 0.5)
+    assert torch.equal(noise, torch.empty(2, 4, 6).normal_(0.0, 0.5, generator=twin))
+    assert not torch.equal(noise[0], noise[1])
+
+
+def test_shared_member_noise_resumes_bit_for_bit(tmp_path, one_thread):
+    """Every member's checkpoint holds the one shared stream, so a batched resume continues it."""
+    configs = [
+        tiny_config(
+            tmp_path, seed=s, labels=n, epochs=2, member_noise="shared", run_dir=str(tmp_path / f"b{s}")
+        )
+        for s, n in MEMBERS
+    ]
+    train_batched(configs, progress=False)
+    halves = [dict(c, epochs=1, run_dir=str(tmp_path / f"r{c['seed']}")) for c in configs]
+    train_batched(halves, progress=False)
+    train_batched([dict(c, epochs=2) for c in halves], resume=True, progress=False)
+    straight = [RunDir(tmp_path / f"b{seed}").load_checkpoint()[0] for seed, _ in MEMBERS]
+    assert torch.equal(straight[0]["rng.torch"], straight[1]["rng.torch"])  # one stream
+    for seed, t in zip((s for s, _ in MEMBERS), straight):
+        resumed, _ = RunDir(tmp_path / f"r{seed}").load_checkpoint()
+        assert all(torch.equal(resumed[n], t[n]) for n in t)
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,9 @@ noise (its own generator, drawn in the order a single run draws the global torch
 then D's noise layers input first). Member k therefore takes the same random numbers as
 ``improved-gan train`` with its seed; only the summation order of a batched matmul differs from
 a plain one (about 1e-7 relative per step), and that difference grows over many steps as it
-does between any two machines.
+does between any two machines. ``member_noise: shared`` trades that for speed on a GPU: each
+noise tensor of all members is one draw from member 0's stream (one kernel launch where there
+were K), so members keep independent noise but not their single runs' draws.
 
 Every member writes its own run directory, exactly as a single run: ``config.yaml``, one
 ``metrics.jsonl`` line per epoch, sample grids and a checkpoint that ``train --resume`` (batched
@@ -105,26 +107,39 @@ def check_batchable(configs: Sequence[TrainConfig]) -> None:
 
 
 class MemberNoise:
-    """N(0, σ²) and U(0, 1) draws for all members at once, member k's from its own generator."""
+    """N(0, σ²) and U(0, 1) draws for all members at once: member k's from its own generator, or,
+    when all members hold one generator (``member_noise: shared``), all of them in one draw."""
 
     def __init__(self, generators: Sequence[torch.Generator]) -> None:
         self.generators = list(generators)
+        self.shared = len(self.generators) > 1 and all(g is self.generators[0] for g in self.generators)
+
+    def _fill(self, out: torch.Tensor, draw: Callable[[torch.Tensor, torch.Generator], None]) -> torch.Tensor:
+        if self.shared:
+            draw(out, self.generators[0])
+        else:
+            for k, g in enumerate(self.generators):
+                draw(out[k], g)
+        return out
 
     def add_normal(self, x: torch.Tensor, sigma: float) -> torch.Tensor:
-        """x + N(0, σ²) with x (K, N, C): member k's noise as a single run draws it."""
+        """x + N(0, σ²) with x (K, N, C): member k's noise as a single run draws it (own generators)."""
         if sigma == 0:
             return x
-        noise = torch.empty_like(x)
-        for k, g in enumerate(self.generators):
-            noise[k].normal_(0.0, sigma, generator=g)
+        noise = self._fill(torch.empty_like(x), lambda t, g: t.normal_(0.0, sigma, generator=g))
         return noise.add_(x)
 
     def uniform(self, n: int, dim: int, device: torch.device) -> torch.Tensor:
         """(K, n, dim) uniform in [0, 1): each member's G noise z."""
         z = torch.empty(len(self.generators), n, dim, device=device)
-        for k, g in enumerate(self.generators):
-            z[k].uniform_(0.0, 1.0, generator=g)
-        return z
+        return self._fill(z, lambda t, g: t.uniform_(0.0, 1.0, generator=g))
+
+
+def share_noise(members: Sequence[TrainingState]) -> None:
+    """``member_noise: shared``: every member draws from member 0's generator (its stream, and
+    after a resume its saved state, which every member's checkpoint holds alike)."""
+    for state in members[1:]:
+        state.noise_rng = members[0].noise_rng
 
 
 def own_noise_generator(device: torch.device) -> torch.Generator:
@@ -436,6 +451,8 @@ def train_batched(
     for state, (tensors, epoch) in zip(members, saved):  # saved is empty unless resuming
         state.load(tensors)
         state.epoch = epoch
+    if first.member_noise == "shared":
+        share_noise(members)
     runs_by_member = list(zip(runs, configs, members))
     for run, config, state in runs_by_member:
         run.start(config, state.epoch)

@@ -193,6 +193,11 @@ class TrainConfig(BaseModel):
     channels_last: bool = _runtime(False, "speed")
     data_on_device: bool = _runtime(False, "speed")
     sync_batchnorm: bool = False  # under torchrun: G's batch norm over all processes' batches
+    # Seeds batched only: "own" draws each member's noise from its own generator (member k takes
+    # the draws of `train --seed k`); "shared" draws every noise tensor of all members in one call
+    # from one stream (member 0's), far fewer GPU kernel launches; the members' noise is still
+    # independent, but no member then takes its single run's draws.
+    member_noise: Literal["own", "shared"] = "own"
     tensorboard: bool = _runtime(True, "logging")
     sample_grid: bool = _runtime(True, "logging")
     score_every: int = _runtime(
