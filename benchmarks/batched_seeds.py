@@ -72,7 +72,7 @@ def activation_elements(batch: int = 100) -> int:
 @dataclass(frozen=True)
 class OpCount:
     """Kernel-launching ops (aten ops that are not views) of one ``BatchedRuns.iteration``,
-    counted on the CPU for K = 2 and 4 members: ``fixed + per_member · K``."""
+    counted on the CPU for K = 2, 3 and 4 members: ``fixed + per_member · K``."""
 
     member_noise: str
     fixed: int
@@ -104,8 +104,8 @@ def _iteration_ops(k: int, member_noise: str, x, y) -> int:
 
 
 def count_ops(member_noise: str, x, y) -> OpCount:
-    """The iteration's ops as ``fixed + per_member · K`` from counts at K = 2 and K = 4 (exact:
-    a member adds the same ops whatever K is; the assert checks it at K = 3)."""
+    """The iteration's ops as ``fixed + per_member · K`` from counts at K = 2, 3 and 4 (a member
+    adds the same ops whatever K is; the assert checks that the three counts lie on one line)."""
     two, three, four = (_iteration_ops(k, member_noise, x, y) for k in (2, 3, 4))
     assert three - two == four - three, (two, three, four)
     return OpCount(member_noise, two - 2 * (three - two), three - two)

@@ -2,7 +2,8 @@
 # Issue 15's GPU checks in one call of the `device` tool (about 8 minutes of its 15):
 #   1. the GPU tests (tests/test_rng_checkpoint.py: a GPU run resumes bit-exactly;
 #      tests/test_gpu_sync.py: an epoch waits for the GPU a fixed number of times, not per iteration);
-#   2. benchmarks/gpu_table1.py: the 40 Table 1 members batched, timed in TF32 and bf16, and
+#   2. benchmarks/gpu_table1.py: the 40 Table 1 members batched, timed in TF32 and bf16 (each with
+#      the members' own noise streams and with member_noise: shared), and
 #      2 real epochs of `reproduce table1`, extrapolated to 300;
 #   3. benchmarks/conv_speed.py on the GPU (the conv presets' seconds per iteration).
 # Prepare here once: `make gpu-wheels` (the packages the device image lacks, into .whl/).

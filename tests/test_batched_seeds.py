@@ -143,9 +143,9 @@ def _draw_calls(fn, *args) -> int:
 
 
 def test_shared_member_noise_draws_each_noise_tensor_once_for_all_members(tmp_path, one_thread):
-    """``member_noise: shared``: one iteration makes as many random fills for 2 members as a single
-    run makes (own generators: twice as many), the members' noise differs, and it is member 0's
-    stream: a (K, N, C) draw from a copy of that generator."""
+    """``member_noise: shared``: one iteration of 2 members makes one random fill per noise tensor
+    (own generators: one per member), the members' noise differs, and it is one (K, N, C) draw from
+    the shared generator's stream."""
     calls = {}
     for mode in ("own", "shared"):
         configs = _configs(tmp_path, member_noise=mode)
