@@ -130,6 +130,10 @@ BAD_SETTINGS = {
     "score-every-negative": (["--set", "score_every=-1"], "score_every"),
     "lr-not-a-number": (["--set", "lr=fast"], "lr"),
     "epochs-not-an-integer": (["--set", "epochs=1.5"], "epochs"),
+    "member-noise-unknown": (
+        ["--set", "member_noise=bogus"],
+        "member_noise: Input should be 'own' or 'shared'",
+    ),
 }
 
 

@@ -80,6 +80,7 @@ def test_config_validation_errors_are_one_line():
     with pytest.raises(ImprovedGANError, match="unknown key") as err:
         load_config("mnist-fm", set_items=["learning_rate=0.1"])
     assert "\n" not in str(err.value)
+    assert str(err.value).startswith("invalid preset mnist-fm with the flags and --set values given: ")
     with pytest.raises(ImprovedGANError, match="multiple of 10"):
         load_config("mnist-fm", {"labels": 25})
     with pytest.raises(ImprovedGANError, match="ema.decay"):

@@ -580,6 +580,8 @@ def load_config(
             f"unknown preset {name_or_path!r}; choose one of {', '.join(preset_names())} or give a YAML file"
         )
     data = _resolve_base(data, source, (name_or_path,))
+    if set_items or any(v is not None for v in (overrides or {}).values()):
+        source += " with the flags and --set values given"  # the error may well be in those
     return validate_config(apply_overrides(data, overrides, set_items), source)
 
 
