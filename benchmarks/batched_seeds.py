@@ -29,7 +29,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _report import command, commit, machine, write_section  # noqa: E402
 
-from improved_gan.training.batched import BatchedRuns, _stack_batches, build_members, share_noise  # noqa: E402
+from improved_gan.training.batched import BatchedRuns, _stack_batches, build_members  # noqa: E402
 from improved_gan.training.build import build_state, load_split  # noqa: E402
 from improved_gan.training.config import load_config  # noqa: E402
 from improved_gan.training.loop import _batches  # noqa: E402
@@ -84,9 +84,7 @@ class OpCount:
 
 
 def _iteration_ops(k: int, member_noise: str, x, y) -> int:
-    configs, members, streams = members_of([(1 + i, 100) for i in range(k)], x, y, "off")
-    if member_noise == "shared":
-        share_noise(members)
+    configs, members, streams = members_of([(1 + i, 100) for i in range(k)], x, y, "off", CPU, member_noise)
     batched = BatchedRuns(configs, members, CPU)
     batched.set_lr(configs[0].lr)
     batched.iteration(*_stack_batches([next(s) for s in streams], CPU))  # Adam's state exists now
@@ -171,11 +169,17 @@ SQUARE = [(1024, 1024, 1024)]
 CPU = torch.device("cpu")
 
 
-def members_of(runs: list[tuple[int, int]], x, y, amp: str, device: torch.device = CPU):
+def members_of(
+    runs: list[tuple[int, int]], x, y, amp: str, device: torch.device = CPU, member_noise: str = "own"
+):
     """Configs, training states and batch streams of ``mnist-fm-2016`` runs, one per (seed, labels),
-    each member's noise generator on ``device`` started where a single run's would be."""
+    each member's noise generator on ``device`` started where a single run's would be (or, with
+    ``member_noise="shared"``, member 0's for all)."""
     configs = [
-        load_config("mnist-fm-2016", {"seed": s, "labels": n, "device": device.type, "amp": amp})
+        load_config(
+            "mnist-fm-2016",
+            {"seed": s, "labels": n, "device": device.type, "amp": amp, "member_noise": member_noise},
+        )
         for s, n in runs
     ]
     members, streams = build_members(configs, device, x, y)
@@ -229,9 +233,7 @@ def time_batched(
     """Seconds per iteration of K members batched (all K members' steps): seeds 1.. for each of
     ``labels`` in turn until there are K."""
     runs = [(1 + i // len(labels), labels[i % len(labels)]) for i in range(k)]
-    configs, members, streams = members_of(runs, x, y, amp, device)
-    if member_noise == "shared":
-        share_noise(members)
+    configs, members, streams = members_of(runs, x, y, amp, device, member_noise)
     batched = BatchedRuns(configs, members, device)
     batched.set_lr(configs[0].lr)
     for i in range(warmup + iterations):

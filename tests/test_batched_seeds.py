@@ -18,7 +18,6 @@ from improved_gan.training.batched import (
     _stack_batches,
     build_members,
     check_batchable,
-    share_noise,
     train_batched,
 )
 from improved_gan.training.build import build_state, load_split
@@ -151,8 +150,6 @@ def test_shared_member_noise_draws_each_noise_tensor_once_for_all_members(tmp_pa
         configs = _configs(tmp_path, member_noise=mode)
         x, y = load_split(configs[0], "train")
         members, streams = build_members(configs, CPU, x, y)
-        if mode == "shared":
-            share_noise(members)
         batched = BatchedRuns(configs, members, CPU)
         batched.set_lr(0.003)
         batches = _stack_batches([next(s.epoch(m.data_rng)) for s, m in zip(streams, members)], CPU)

@@ -135,13 +135,6 @@ class MemberNoise:
         return self._fill(z, lambda t, g: t.uniform_(0.0, 1.0, generator=g))
 
 
-def share_noise(members: Sequence[TrainingState]) -> None:
-    """``member_noise: shared``: every member draws from member 0's generator (its stream, and
-    after a resume its saved state, which every member's checkpoint holds alike)."""
-    for state in members[1:]:
-        state.noise_rng = members[0].noise_rng
-
-
 def own_noise_generator(device: torch.device) -> torch.Generator:
     """A member's noise generator: on ``device``, started where that device's global torch RNG
     stands (after :func:`~improved_gan.training.build.build_state`, a single run's noise stream)."""
@@ -154,13 +147,18 @@ def build_members(
     configs: Sequence[TrainConfig], device: torch.device, x_train: torch.Tensor, y_train: torch.Tensor
 ) -> tuple[list[TrainingState], list[SemiSupervisedBatches]]:
     """Each member's fresh training state, with its own noise generator on ``device`` started
-    where its single run's noise would start, and its batch stream over ``x_train``."""
+    where its single run's noise would start, and its batch stream over ``x_train``. With
+    ``member_noise: shared`` every member holds member 0's generator instead (after a resume, each
+    member's checkpoint restores that one generator to the same saved state)."""
     members, streams = [], []
     for config in configs:
         state = build_state(config, device, x_train)
         state.noise_rng = own_noise_generator(device)
         members.append(state)
         streams.append(_batches(config, x_train, y_train))
+    if configs and configs[0].member_noise == "shared":
+        for state in members[1:]:
+            state.noise_rng = members[0].noise_rng
     return members, streams
 
 
@@ -451,8 +449,6 @@ def train_batched(
     for state, (tensors, epoch) in zip(members, saved):  # saved is empty unless resuming
         state.load(tensors)
         state.epoch = epoch
-    if first.member_noise == "shared":
-        share_noise(members)
     runs_by_member = list(zip(runs, configs, members))
     for run, config, state in runs_by_member:
         run.start(config, state.epoch)
